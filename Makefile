@@ -1,0 +1,43 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install services bench lock clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Web UI, worker, beat and a demo receiver in the foreground. Embedded defaults (SQLite, a
+# filesystem broker) unless DATABASE_URL / CELERY_BROKER_URL are set. The demo allows
+# http:// and loopback URLs so that the local receiver can be connected.
+run: $(STAMP)
+	@mkdir -p .run
+	@echo "Demo mode: WEBHOOKS_ALLOW_HTTP=1 WEBHOOKS_ALLOW_LOOPBACK=1 (development only)."
+	DJANGO_DEBUG=1 WEBHOOKS_DEMO=1 WEBHOOKS_ALLOW_HTTP=1 WEBHOOKS_ALLOW_LOOPBACK=1 $(BIN)/python manage.py migrate --noinput
+	DJANGO_DEBUG=1 $(BIN)/python manage.py demo_setup
+	DJANGO_DEBUG=1 WEBHOOKS_DEMO=1 WEBHOOKS_ALLOW_HTTP=1 WEBHOOKS_ALLOW_LOOPBACK=1 PATH="$(CURDIR)/$(BIN):$$PATH" \
+		$(BIN)/honcho -f Procfile.dev start
+
+services:
+	scripts/services-up
+
+# Unit and integration tests against the machine's PostgreSQL and Redis (started if needed).
+test: $(STAMP) services
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Refresh the pinned versions after changing pyproject.toml.
+lock:
+	rm -rf /tmp/inboundflow-lock && $(PYTHON) -m venv /tmp/inboundflow-lock
+	/tmp/inboundflow-lock/bin/pip install --quiet --upgrade pip
+	/tmp/inboundflow-lock/bin/pip install --quiet ".[test]"
+	/tmp/inboundflow-lock/bin/pip freeze --exclude inboundflow-webhooks > requirements.lock
+
+clean:
+	rm -rf $(VENV) .run db.sqlite3

@@ -1,0 +1,144 @@
+"""The domain: organizations and their users, and what happens on their phone lines.
+
+Calls, appointments and leads are written by the AI receptionist. Saving them is what fires
+webhook events (see webhooks/signals.py); this module knows nothing about webhooks except
+that a save runs in one transaction, so that the events written by the post_save signal
+commit or roll back together with the row.
+"""
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models, transaction
+
+
+class Organization(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    """A person who logs in. Belongs to one organization (staff may belong to none)."""
+
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="users"
+    )
+
+
+class Urgency(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
+class AtomicSaveModel(models.Model):
+    """A model whose save, post_save receivers included, is one transaction."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+
+
+class Call(AtomicSaveModel):
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        TRANSFERRED = "transferred", "Transferred to a human"
+        COMPLETED = "completed", "Completed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="calls")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.IN_PROGRESS)
+    caller_phone = models.CharField(max_length=32, blank=True)
+    caller_name = models.CharField(max_length=200, blank=True)
+    caller_email = models.EmailField(blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    summary = models.TextField(blank=True)
+    transcript = models.TextField(blank=True)
+    intent = models.CharField(max_length=200, blank=True)
+    urgency = models.CharField(max_length=10, choices=Urgency.choices, blank=True)
+    recording_url = models.URLField(max_length=2000, blank=True)
+    transferred_at = models.DateTimeField(null=True, blank=True)
+    transferred_to_label = models.CharField(max_length=200, blank=True)
+    transferred_to_number = models.CharField(max_length=32, blank=True)
+    transfer_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(state="completed") | models.Q(ended_at__isnull=False),
+                name="call_completed_has_end_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Call from {self.caller_name or self.caller_phone or 'unknown'} ({self.state})"
+
+    @property
+    def is_transferred(self) -> bool:
+        return self.state == self.State.TRANSFERRED or self.transferred_at is not None
+
+    @property
+    def is_completed(self) -> bool:
+        return self.state == self.State.COMPLETED
+
+    def elapsed_seconds(self) -> int | None:
+        """The stored duration, else the time from start to end (or to the transfer)."""
+        if self.duration_seconds is not None:
+            return self.duration_seconds
+        end = self.ended_at or self.transferred_at
+        if end is None or self.started_at is None:
+            return None
+        return max(0, int((end - self.started_at).total_seconds()))
+
+
+class Appointment(AtomicSaveModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="appointments"
+    )
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="appointments")
+    appointment_date = models.DateField()
+    time_start = models.DateTimeField()
+    time_end = models.DateTimeField(null=True, blank=True)
+    service_type = models.CharField(max_length=200, blank=True)
+    calendar_event_id = models.CharField(max_length=500, blank=True)
+    calendar_event_link = models.URLField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-time_start"]
+
+    def __str__(self) -> str:
+        return f"{self.service_type or 'Appointment'} on {self.appointment_date}"
+
+
+class Lead(AtomicSaveModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="leads")
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="leads")
+    caller_phone = models.CharField(max_length=32, blank=True)
+    caller_name = models.CharField(max_length=200, blank=True)
+    caller_email = models.EmailField(blank=True)
+    intent = models.CharField(max_length=200, blank=True)
+    urgency = models.CharField(max_length=10, choices=Urgency.choices, blank=True)
+    interest = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Lead {self.caller_name or self.caller_phone or self.id}"

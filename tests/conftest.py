@@ -1,0 +1,137 @@
+"""Shared fixtures: organizations, integrations, loopback receivers, and a real Celery worker."""
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from inboundflow.models import Call, Organization, User
+from webhooks.devtools.receiver import Receiver
+from webhooks.events import EventType
+from webhooks.models import Integration
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL_EVENTS = list(EventType.values)
+
+
+@pytest.fixture
+def organization(db):
+    return Organization.objects.create(name="Main Street Auto")
+
+
+@pytest.fixture
+def other_organization(db):
+    return Organization.objects.create(name="Rival Garage")
+
+
+@pytest.fixture
+def user(organization):
+    return User.objects.create_user("owner", password="pw-owner-123", organization=organization)
+
+
+@pytest.fixture
+def make_integration(organization):
+    def make(url: str, *, secret: str = "s3cret", events=None, organization=organization, **fields) -> Integration:
+        return Integration.objects.create(
+            organization=organization,
+            name=fields.pop("name", "Test hook"),
+            kind=fields.pop("kind", Integration.Kind.CUSTOM),
+            target_url=url,
+            secret=secret,
+            event_types=list(events or ALL_EVENTS),
+            **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def receiver():
+    with Receiver(secret="s3cret") as running:
+        yield running
+
+
+def completed_call(organization, **fields) -> Call:
+    start = timezone.now() - dt.timedelta(seconds=55)
+    values = dict(
+        organization=organization,
+        state=Call.State.COMPLETED,
+        caller_phone="+1234567890",
+        caller_name="Dave",
+        caller_email="dave@example.com",
+        started_at=start,
+        ended_at=start + dt.timedelta(seconds=55),
+        summary="Called about auto repair appointment.",
+        transcript="AI: Hello!\nCaller: Hi.",
+        intent="book appointment",
+        urgency="medium",
+    )
+    values.update(fields)
+    return Call.objects.create(**values)
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1):
+    """Poll `predicate` until it returns something truthy; return its last value."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    return value
+
+
+class WorkerProcess:
+    """`celery worker -B` as production starts it, against the test database and Redis."""
+
+    def __init__(self, log_path: Path):
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        db = settings.DATABASES["default"]
+        env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}"
+        env["DJANGO_SETTINGS_MODULE"] = "inboundflow.settings_test"
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "inboundflow", "worker", "-B",
+                "--schedule", str(self.log_path.with_suffix(".schedule")),
+                "--pool", "threads", "--concurrency", "8", "--loglevel", "INFO",
+                "--without-mingle", "--without-gossip",
+            ],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        # Ready once the worker logs it.
+        if not wait_until(lambda: b"ready." in self.log_path.read_bytes(), timeout=60):
+            raise RuntimeError(f"worker did not start:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One real worker (with its embedded beat) for the integration tests of the session."""
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.flushdb()  # the tests' own Redis database: start with no stale messages
+    worker = WorkerProcess(tmp_path_factory.mktemp("worker") / "worker.log")
+    with django_db_blocker.unblock():
+        worker.start()
+    yield worker
+    worker.stop()

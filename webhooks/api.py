@@ -1,0 +1,143 @@
+"""REST API (Django REST framework): integrations and their deliveries, scoped to the caller's
+organization. Validation is the model's, shared with the settings page and the admin.
+"""
+from rest_framework import mixins, routers, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+
+from . import services
+from .events import EventType
+from .models import Attempt, Delivery, Integration
+from .validators import validate_event_types
+
+
+class IntegrationSerializer(serializers.ModelSerializer):
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=EventType.choices),
+        allow_empty=False,
+        validators=[validate_event_types],
+    )
+    secret = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200)
+    has_secret = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Integration
+        fields = [
+            "id", "kind", "name", "target_url", "secret", "has_secret", "event_types", "state",
+            "disabled_reason", "disabled_at", "consecutive_failures", "last_success_at",
+            "last_failure_at", "last_error", "created_at", "updated_at",
+        ]
+        read_only_fields = [
+            "state", "disabled_reason", "disabled_at", "consecutive_failures", "last_success_at",
+            "last_failure_at", "last_error", "created_at", "updated_at",
+        ]
+
+    def get_has_secret(self, integration: Integration) -> bool:
+        return bool(integration.secret)
+
+    def validate_name(self, value: str) -> str:
+        return value.strip()
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Attempt
+        fields = [
+            "number", "started_at", "duration_ms", "succeeded", "status_code", "error_class",
+            "error_message", "response_excerpt",
+        ]
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    delivery_id = serializers.UUIDField(source="id", read_only=True)
+    event = serializers.CharField(source="event.event_type", read_only=True)
+    occurred_at = serializers.DateTimeField(source="event.occurred_at", read_only=True)
+    is_test = serializers.BooleanField(source="event.is_test", read_only=True)
+    attempt_set = AttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "delivery_id", "integration", "event", "occurred_at", "is_test", "status", "attempts",
+            "next_attempt_at", "created_at", "completed_at", "attempt_set",
+        ]
+
+
+class OrganizationScoped:
+    def organization_id(self):
+        organization_id = self.request.user.organization_id
+        if organization_id is None:
+            raise NotFound("Your account does not belong to an organization.")
+        return organization_id
+
+
+class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
+    serializer_class = IntegrationSerializer
+
+    def get_queryset(self):
+        return Integration.objects.filter(organization_id=self.organization_id())
+
+    def perform_create(self, serializer):
+        serializer.save(organization_id=self.organization_id())
+
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        integration = self.get_object()
+        try:
+            attempt = services.integration_send_test(
+                integration=integration, event_type=request.data.get("event_type")
+            )
+        except services.ServiceError as error:
+            raise ValidationError({"event_type": str(error)})
+        return Response(AttemptSerializer(attempt).data)
+
+    @action(detail=True, methods=["post"])
+    def enable(self, request, pk=None):
+        integration = self.get_object()
+        send_held = serializers.BooleanField(required=False).to_internal_value(
+            request.data.get("send_held", False)
+        )
+        released = services.integration_enable(integration=integration, send_held=send_held)
+        return Response({**self.get_serializer(integration).data, "released": released})
+
+    @action(detail=True, methods=["post"])
+    def disable(self, request, pk=None):
+        integration = self.get_object()
+        services.integration_disable(integration=integration, reason=f"Disabled by {request.user.get_username()}.")
+        return Response(self.get_serializer(integration).data)
+
+
+class DeliveryViewSet(OrganizationScoped, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = DeliverySerializer
+
+    def get_queryset(self):
+        deliveries = (
+            Delivery.objects.filter(integration__organization_id=self.organization_id())
+            .select_related("event")
+            .prefetch_related("attempt_set")
+            .order_by("-created_at")
+        )
+        params = self.request.query_params
+        if "integration" in params:
+            deliveries = deliveries.filter(integration_id=serializers.UUIDField().to_internal_value(params["integration"]))
+        if "status" in params:
+            deliveries = deliveries.filter(
+                status=serializers.ChoiceField(Delivery.Status.choices).to_internal_value(params["status"])
+            )
+        return deliveries
+
+    @action(detail=True, methods=["post"])
+    def redeliver(self, request, pk=None):
+        delivery = self.get_object()
+        try:
+            services.delivery_redeliver(delivery=delivery)
+        except services.ServiceError as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
+        delivery.refresh_from_db()
+        return Response(self.get_serializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+router = routers.DefaultRouter()
+router.register("integrations", IntegrationViewSet, basename="integration")
+router.register("deliveries", DeliveryViewSet, basename="delivery")

@@ -1,0 +1,36 @@
+"""System checks: refuse to start with settings that would lose or stall deliveries."""
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+from .conf import setting
+
+
+@register()
+def webhook_settings_check(app_configs, **kwargs):
+    errors = []
+    schedule = setting("RETRY_SCHEDULE")
+    if not schedule or any(delay < 0 for delay in schedule):
+        errors.append(Error("WEBHOOKS_RETRY_SCHEDULE needs at least one delay, none negative.", id="webhooks.E001"))
+    if setting("LEASE_SECONDS") < setting("TIMEOUT") + 20:
+        errors.append(
+            Error("WEBHOOKS_LEASE_SECONDS must exceed WEBHOOKS_TIMEOUT by 20 s or more.", id="webhooks.E002")
+        )
+    visibility = getattr(settings, "CELERY_BROKER_VISIBILITY_TIMEOUT", 3600)
+    if setting("MAX_COUNTDOWN") >= visibility:
+        errors.append(
+            Error(
+                "WEBHOOKS_MAX_COUNTDOWN must stay below CELERY_BROKER_VISIBILITY_TIMEOUT, or the broker "
+                "would hand a waiting retry to a second worker.",
+                id="webhooks.E003",
+            )
+        )
+    if setting("DISABLE_AFTER") < 1:
+        errors.append(Error("WEBHOOKS_DISABLE_AFTER must be at least 1.", id="webhooks.E004"))
+    if not settings.DEBUG and (setting("ALLOW_HTTP") or setting("ALLOW_LOOPBACK")):
+        errors.append(
+            Warning(
+                "WEBHOOKS_ALLOW_HTTP / WEBHOOKS_ALLOW_LOOPBACK are for development and tests only.",
+                id="webhooks.W001",
+            )
+        )
+    return errors

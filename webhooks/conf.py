@@ -1,0 +1,62 @@
+"""The app's settings: one place for their defaults and meaning.
+
+`inboundflow/settings.py` reads each `WEBHOOKS_*` variable from the environment through
+`from_environment`; code reads them at call time through `setting`, so tests can override them.
+"""
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Switch event emission off entirely (benchmarks compare against this).
+    "ENABLED": True,
+    # Development and tests only: allow http:// URLs and loopback destinations.
+    "ALLOW_HTTP": False,
+    "ALLOW_LOOPBACK": False,
+    # Total time an attempt may take: connect, TLS, send, the whole response.
+    "TIMEOUT": 10.0,
+    # Delay before each attempt, in seconds; its length is the number of attempts.
+    "RETRY_SCHEDULE": [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+    # Each delay is spread by up to this fraction either way.
+    "RETRY_JITTER": 0.1,
+    # The longest Retry-After we honour, in seconds.
+    "RETRY_AFTER_MAX": 6 * 3600.0,
+    # Consecutive failed deliveries that disable an integration.
+    "DISABLE_AFTER": 10,
+    # How often the sweep looks for due deliveries, in seconds.
+    "SWEEP_INTERVAL": 5.0,
+    # A delivery enqueued this long ago and still not attempted is enqueued again.
+    "ENQUEUE_GRACE": 30.0,
+    # How long a worker holds a delivery while attempting it (longer than TIMEOUT).
+    "LEASE_SECONDS": 60.0,
+    # Retries due sooner than this go to the broker with a countdown; later ones wait for
+    # the sweep. Must stay below the broker's visibility timeout.
+    "MAX_COUNTDOWN": 60.0,
+    # How much of a response body we read, and how much of it we store.
+    "RESPONSE_READ_MAX": 64 * 1024,
+    "RESPONSE_EXCERPT_MAX": 1024,
+    # Finished deliveries older than this many days are deleted by the hourly prune.
+    "RETENTION_DAYS": 30,
+    # Show the "simulate a call" button (the run command's demo sets it).
+    "DEMO": False,
+}
+
+
+def setting(name: str) -> Any:
+    return getattr(settings, f"WEBHOOKS_{name}", DEFAULTS[name])
+
+
+def from_environment(env) -> dict[str, Any]:
+    """The `WEBHOOKS_*` settings as django-environ reads them, typed like their defaults."""
+    values = {}
+    for name, default in DEFAULTS.items():
+        key = f"WEBHOOKS_{name}"
+        if isinstance(default, bool):
+            values[key] = env.bool(key, default=default)
+        elif isinstance(default, int):
+            values[key] = env.int(key, default=default)
+        elif isinstance(default, float):
+            values[key] = env.float(key, default=default)
+        else:
+            values[key] = env.list(key, cast=float, default=default)
+    return values

@@ -1,0 +1,69 @@
+"""The settings page's forms. Validation lives on the model fields, shared with admin and API."""
+from django import forms
+
+from .events import EventType
+from .models import Integration
+
+
+class IntegrationForm(forms.ModelForm):
+    event_types = forms.MultipleChoiceField(
+        choices=EventType.choices,
+        widget=forms.CheckboxSelectMultiple,
+        label="Events to receive",
+        error_messages={"required": "Choose at least one event to receive."},
+    )
+    secret = forms.CharField(
+        required=False,
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        label="Signing secret",
+        help_text="Optional. With a secret, every delivery carries X-InboundFlow-Signature.",
+    )
+    clear_secret = forms.BooleanField(required=False, label="Remove the signing secret")
+
+    class Meta:
+        model = Integration
+        fields = ["kind", "name", "target_url", "event_types", "secret"]
+        labels = {"target_url": "Webhook URL (must be HTTPS)"}
+        widgets = {"kind": forms.HiddenInput}
+
+    def __init__(self, *args, organization=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+        if self.instance.pk is None:
+            del self.fields["clear_secret"]
+        elif self.instance.secret:
+            self.fields["secret"].help_text = "A secret is set. Leave empty to keep it, or type a new one."
+
+    def clean_name(self):
+        return self.cleaned_data["name"].strip()
+
+    def clean_event_types(self):
+        chosen = set(self.cleaned_data["event_types"])
+        return [value for value in EventType.values if value in chosen]  # documentation order
+
+    def clean_secret(self):
+        secret = self.cleaned_data["secret"]
+        if not secret and self.instance.pk is not None:
+            return self.instance.secret  # blank on edit keeps the current secret
+        return secret
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("clear_secret"):
+            cleaned["secret"] = ""
+            self.instance.secret = ""
+        return cleaned
+
+    def save(self, commit=True):
+        if self.instance.pk is None:
+            self.instance.organization = self.organization
+        return super().save(commit=commit)
+
+
+class TestEventForm(forms.Form):
+    event_type = forms.ChoiceField(choices=EventType.choices, required=False)
+
+
+class EnableForm(forms.Form):
+    send_held = forms.BooleanField(required=False)

@@ -1,0 +1,58 @@
+"""What differs between integration kinds: how we present them and what their URLs look like.
+
+All kinds receive the same request; the table only drives the settings page and the hints a
+customer sees when pasting a URL. An unknown kind falls back to the custom one.
+"""
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    label: str
+    tagline: str
+    url_placeholder: str
+    url_help: str
+
+
+KINDS = {
+    "zapier": KindInfo(
+        "Zapier",
+        "Connect to 5,000+ apps",
+        "https://hooks.zapier.com/hooks/catch/…",
+        "In your Zap, choose the trigger “Webhooks by Zapier → Catch Hook” and paste its URL.",
+    ),
+    "make": KindInfo(
+        "Make (Integromat)",
+        "Advanced workflow automation",
+        "https://hook.eu1.make.com/…",
+        "In your scenario, add a “Webhooks → Custom webhook” module and paste its address.",
+    ),
+    "n8n": KindInfo(
+        "n8n",
+        "Self-hosted automation",
+        "https://n8n.example.com/webhook/…",
+        "Add a Webhook node (method POST) and paste its production URL.",
+    ),
+    "custom": KindInfo(
+        "Custom webhook",
+        "Any URL accepting HTTP POST",
+        "https://example.com/inboundflow/webhook",
+        "Any HTTPS endpoint that accepts a JSON POST and answers 2xx within 10 seconds.",
+    ),
+}
+
+
+def kind_info(kind: str) -> KindInfo:
+    return KINDS.get(kind, KINDS["custom"])
+
+
+def masked_url(url: str) -> str:
+    """A URL safe for logs: hook paths and queries carry credentials, so only the origin shows."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+    except ValueError:
+        return "<malformed url>"
+    suffix = "/…" if (parts.path not in ("", "/") or parts.query) else ""
+    return f"{parts.scheme}://{host}{suffix}"

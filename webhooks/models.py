@@ -1,0 +1,178 @@
+"""Integrations (where to send), events (the outbox), deliveries and their attempts.
+
+The database is the source of truth: an event and its delivery rows are written in the
+transaction that saved the call; a delivery's `next_attempt_at` says when it is due and
+`locked_until` is the lease that keeps two workers from attempting it at the same time.
+"""
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from inboundflow.models import Organization
+
+from .events import EventType
+from .validators import validate_event_types, validate_plain_text, validate_webhook_url
+
+
+class Integration(models.Model):
+    class Kind(models.TextChoices):
+        ZAPIER = "zapier", "Zapier"
+        MAKE = "make", "Make (Integromat)"
+        N8N = "n8n", "n8n"
+        CUSTOM = "custom", "Custom webhook"
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DISABLED = "disabled", "Disabled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="integrations"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CUSTOM)
+    name = models.CharField(max_length=100, validators=[validate_plain_text])
+    target_url = models.URLField(max_length=2000, validators=[validate_webhook_url])
+    secret = models.CharField(max_length=200, blank=True)
+    event_types = models.JSONField(default=list, validators=[validate_event_types])
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    disabled_reason = models.CharField(max_length=500, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(state="active") & Q(disabled_at__isnull=True))
+                | (Q(state="disabled") & Q(disabled_at__isnull=False)),
+                name="integration_disabled_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == self.State.ACTIVE
+
+    def subscribes_to(self, event_type: str) -> bool:
+        return event_type in self.event_types
+
+
+class Event(models.Model):
+    """One happening, with its `data` serialized once, in the documentation's key order."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    event_type = models.CharField(max_length=40, choices=EventType.choices)
+    occurred_at = models.DateTimeField()
+    data = models.TextField(help_text="The payload's `data` object as JSON text.")
+    source_id = models.UUIDField(null=True, blank=True, help_text="The call, appointment or lead.")
+    is_test = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event_type", "source_id"],
+                condition=Q(source_id__isnull=False),
+                name="event_once_per_source",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_test=True) | Q(source_id__isnull=False),
+                name="event_has_source_unless_test",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type}{' (test)' if self.is_test else ''} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Delivery(models.Model):
+    """One event for one integration. Its id is the `delivery_id` the receiver sees."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        HELD = "held", "Held (integration disabled)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0, help_text="Attempts made, in all.")
+    round_start = models.PositiveIntegerField(
+        default=0, help_text="Attempts made before the current round (a redelivery starts one)."
+    )
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "integration"], name="delivery_once_per_hook"),
+            models.CheckConstraint(
+                condition=~Q(status="pending") | Q(next_attempt_at__isnull=False),
+                name="delivery_pending_is_due",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="delivery_due_idx",
+            ),
+            models.Index(fields=["integration", "status"], name="delivery_hook_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class Attempt(models.Model):
+    class ErrorClass(models.TextChoices):
+        NONE = "", "—"
+        HTTP = "http", "HTTP status"
+        TIMEOUT = "timeout", "Timeout"
+        CONNECTION = "connection", "Connection error"
+        TLS = "tls", "TLS error"
+        DNS = "dns", "DNS error"
+        REFUSED = "refused", "Refused destination"
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_set")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    succeeded = models.BooleanField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_class = models.CharField(max_length=12, choices=ErrorClass.choices, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    response_excerpt = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "number"], name="attempt_number_unique"),
+        ]
+
+    def __str__(self) -> str:
+        outcome = self.status_code or self.get_error_class_display()
+        return f"attempt {self.number}: {outcome}"

@@ -1,0 +1,271 @@
+"""The HTTP edge: one POST under a total deadline, through the hardened client.
+
+`post` never raises: every outcome, a response or an error, comes back as a `TransportResult`.
+
+- SSRF: requests-hardened resolves the host once, refuses private, loopback (unless
+  WEBHOOKS_ALLOW_LOOPBACK), link-local, CGNAT and multicast addresses, and connects to the
+  address it checked while TLS is still verified against the hostname. Redirects are never
+  followed.
+- Total deadline: requests only knows per-operation timeouts, so a server trickling a byte a
+  second would never time out. A watchdog timer shuts the attempt's sockets down when the
+  deadline passes, whatever phase the request is in.
+- Bounded read: at most WEBHOOKS_RESPONSE_READ_MAX bytes of the body are read.
+"""
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+from requests_hardened import Config, HTTPSession
+from requests_hardened.ip_filter import InvalidIPAddress
+from requests_hardened.ip_filter_adapter import IPFilterAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NameResolutionError
+
+from .conf import setting
+
+
+@dataclass(frozen=True)
+class TransportResult:
+    status_code: int | None
+    error_class: str  # "" when a response came back; else timeout / connection / tls / dns / refused
+    error_message: str
+    excerpt: str
+    duration_ms: int
+    retry_after: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class _Deadline:
+    """Shuts down every socket of one attempt once the attempt's time is up."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expires = time.monotonic() + seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def remaining(self) -> float:
+        return max(0.001, self.expires - time.monotonic())
+
+    def watch(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            if self.expired:
+                _shutdown(sock)
+            else:
+                self._sockets.append(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+    def __enter__(self) -> "_Deadline":
+        _local.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._sockets.clear()
+        _local.deadline = None
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        # The plain socket's shutdown, also for an SSL socket: it unblocks a pending read.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+_local = threading.local()
+
+
+def _watch(sock) -> None:
+    deadline = getattr(_local, "deadline", None)
+    if deadline is not None:
+        deadline.watch(sock)
+
+
+class _WatchedConnectionMixin:
+    """Hands every socket this connection uses, new or kept alive, to the current deadline."""
+
+    def _new_conn(self):
+        sock = super()._new_conn()
+        _watch(sock)
+        return sock
+
+    def connect(self):
+        super().connect()
+        _watch(self.sock)
+
+    def request(self, *args, **kwargs):
+        _watch(self.sock)
+        return super().request(*args, **kwargs)
+
+
+class _HTTPConnection(_WatchedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _DeliveryAdapter(IPFilterAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+def _new_session(allow_loopback: bool) -> requests.Session:
+    config = Config(
+        ip_filter_enable=True,
+        ip_filter_allow_loopback_ips=allow_loopback,
+        never_redirect=True,
+        default_timeout=(10, 10),
+        user_agent_override=USER_AGENT,
+    )
+    session = HTTPSession(config)
+    session.mount("http://", _DeliveryAdapter(is_https_proto=False, allow_loopback=allow_loopback))
+    session.mount("https://", _DeliveryAdapter(is_https_proto=True, allow_loopback=allow_loopback))
+    session.trust_env = False  # no proxy or netrc from the environment
+    return session
+
+
+USER_AGENT = "InboundFlow-Webhook/1.0"
+
+
+def _session() -> requests.Session:
+    """One keep-alive session per thread (requests sessions are not thread-safe)."""
+    allow_loopback = bool(setting("ALLOW_LOOPBACK"))
+    cached = getattr(_local, "session", None)
+    if cached is None or cached[0] != allow_loopback:
+        cached = (allow_loopback, _new_session(allow_loopback))
+        _local.session = cached
+    return cached[1]
+
+
+def destination_refusal(url: str) -> str | None:
+    """Why a URL may not be called at all, before any lookup; None when it may."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "the URL is malformed"
+    if parts.scheme == "https" or (parts.scheme == "http" and setting("ALLOW_HTTP")):
+        return None if parts.hostname else "the URL has no host"
+    return "only https:// URLs are allowed"
+
+
+def _read_bounded(response: requests.Response, limit: int) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=8192):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
+
+
+def _excerpt(raw: bytes) -> str:
+    text = raw[: setting("RESPONSE_EXCERPT_MAX")].decode("utf-8", errors="replace")
+    return text.replace("\x00", "\ufffd")
+
+
+def _error_class(exc: Exception, deadline: _Deadline) -> str:
+    if isinstance(exc, InvalidIPAddress):
+        return "refused"
+    if deadline.expired or isinstance(exc, requests.Timeout):
+        return "timeout"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "tls"
+    if isinstance(exc, requests.exceptions.InvalidURL):
+        return "refused"
+    cause = exc
+    while cause is not None:
+        if isinstance(cause, (NameResolutionError, socket.gaierror)):
+            return "dns"
+        cause = cause.__cause__ or cause.__context__
+    if "resolve" in str(exc):
+        return "dns"
+    return "connection"
+
+
+def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float | None = None) -> TransportResult:
+    """POST `body` to `url` and say what happened, within `timeout` seconds in all."""
+    started = time.monotonic()
+    seconds = timeout if timeout is not None else float(setting("TIMEOUT"))
+
+    def elapsed_ms() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    refusal = destination_refusal(url)
+    if refusal:
+        return TransportResult(None, "refused", refusal, "", elapsed_ms())
+
+    headers = {**headers, "Accept-Encoding": "identity"}
+    with _Deadline(seconds) as deadline:
+        try:
+            response = _session().post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=(deadline.remaining(), deadline.remaining()),
+                allow_redirects=False,
+                stream=True,
+            )
+            try:
+                raw = _read_bounded(response, setting("RESPONSE_READ_MAX"))
+            finally:
+                response.close()
+        except Exception as exc:  # noqa: BLE001 - the transport never raises
+            error_class = _error_class(exc, deadline)
+            message = f"no response within {seconds:g} s" if error_class == "timeout" else _describe(exc)
+            return TransportResult(None, error_class, message, "", elapsed_ms())
+    return TransportResult(
+        status_code=response.status_code,
+        error_class="",
+        error_message=_status_message(response),
+        excerpt=_excerpt(raw),
+        duration_ms=elapsed_ms(),
+        retry_after=response.headers.get("Retry-After"),
+    )
+
+
+def _status_message(response: requests.Response) -> str:
+    if 200 <= response.status_code < 300:
+        return ""
+    return f"HTTP {response.status_code} {response.reason or ''}".strip()[:500]
+
+
+# urllib3 puts the request path in its messages; hook paths are credentials.
+_URL_IN_MESSAGE = re.compile(r"(with url|url): \S+")
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, InvalidIPAddress):
+        return f"destination address {exc} is not allowed"
+    return _URL_IN_MESSAGE.sub(r"\1: <hidden>", f"{type(exc).__name__}: {exc}")[:500]

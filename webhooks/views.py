@@ -1,0 +1,222 @@
+"""Settings → Integrations: connect, test, save, watch, re-enable. Every query is scoped to the
+organization of the logged-in user; another organization's ids are simply not found (404).
+"""
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from inboundflow.models import Appointment, Call, Lead
+
+from . import services
+from .conf import setting
+from .events import EventType
+from .forms import EnableForm, IntegrationForm, TestEventForm
+from .kinds import KINDS, kind_info
+from .models import Delivery, Integration
+from .payloads import delivery_body
+
+
+def _organization(request: HttpRequest):
+    if request.user.organization_id is None:
+        raise Http404("Your account does not belong to an organization.")
+    return request.user.organization
+
+
+def _integration(request: HttpRequest, pk) -> Integration:
+    return get_object_or_404(Integration, pk=pk, organization=_organization(request))
+
+
+def _describe_result(status_code, error_class, error_message) -> str:
+    if status_code and 200 <= status_code < 300:
+        return f"Test delivered: your endpoint answered {status_code}."
+    return f"Test failed: {error_message or error_class}."
+
+
+@login_required
+def integration_list(request: HttpRequest) -> HttpResponse:
+    organization = _organization(request)
+    integrations = organization.integrations.annotate(
+        held=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.HELD))
+    )
+    return render(
+        request,
+        "webhooks/integration_list.html",
+        {"organization": organization, "integrations": integrations, "kinds": KINDS, "demo": setting("DEMO")},
+    )
+
+
+@login_required
+def integration_create(request: HttpRequest) -> HttpResponse:
+    organization = _organization(request)
+    kind = request.GET.get("kind") or request.POST.get("kind") or "custom"
+    if kind not in KINDS:
+        raise Http404("Unknown integration kind.")
+    form = IntegrationForm(request.POST or None, organization=organization, initial={"kind": kind, "name": KINDS[kind].label})
+    test_result = None
+    if request.method == "POST" and form.is_valid():
+        if "test" in request.POST:
+            result = services.url_send_sample(
+                organization_id=organization.id,
+                url=form.cleaned_data["target_url"],
+                secret=form.cleaned_data["secret"],
+                event_type=form.cleaned_data["event_types"][0],
+            )
+            test_result = {"ok": result.ok, "text": _describe_result(result.status_code, result.error_class, result.error_message)}
+        else:
+            integration = form.save()
+            messages.success(request, f"“{integration.name}” is connected.")
+            return redirect("webhooks:integration-detail", pk=integration.pk)
+    return render(
+        request,
+        "webhooks/integration_form.html",
+        {"form": form, "kind": kind_info(kind), "test_result": test_result},
+    )
+
+
+@login_required
+def integration_detail(request: HttpRequest, pk) -> HttpResponse:
+    integration = _integration(request, pk)
+    form = IntegrationForm(request.POST or None, instance=integration, organization=integration.organization)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Saved.")
+        return redirect("webhooks:integration-detail", pk=integration.pk)
+    deliveries = (
+        integration.deliveries.select_related("event").order_by("-created_at")[:50]
+    )
+    return render(
+        request,
+        "webhooks/integration_detail.html",
+        {
+            "integration": integration,
+            "form": form,
+            "kind": kind_info(integration.kind),
+            "deliveries": deliveries,
+            "held": integration.deliveries.filter(status=Delivery.Status.HELD).count(),
+            "event_types": EventType.choices,
+        },
+    )
+
+
+@login_required
+@require_POST
+def integration_test(request: HttpRequest, pk) -> HttpResponse:
+    integration = _integration(request, pk)
+    form = TestEventForm(request.POST)
+    event_type = form.cleaned_data["event_type"] if form.is_valid() else None
+    attempt = services.integration_send_test(integration=integration, event_type=event_type)
+    text = _describe_result(attempt.status_code, attempt.error_class, attempt.error_message)
+    (messages.success if attempt.succeeded else messages.error)(request, text)
+    return redirect("webhooks:integration-detail", pk=integration.pk)
+
+
+@login_required
+@require_POST
+def integration_enable(request: HttpRequest, pk) -> HttpResponse:
+    integration = _integration(request, pk)
+    form = EnableForm(request.POST)
+    send_held = form.is_valid() and form.cleaned_data["send_held"]
+    released = services.integration_enable(integration=integration, send_held=send_held)
+    messages.success(request, f"Re-enabled. {released} held deliveries are on their way." if send_held else "Re-enabled.")
+    return redirect("webhooks:integration-detail", pk=integration.pk)
+
+
+@login_required
+@require_POST
+def integration_send_held(request: HttpRequest, pk) -> HttpResponse:
+    integration = _integration(request, pk)
+    if not integration.is_active:
+        messages.error(request, "Re-enable the integration first.")
+    else:
+        released = services.integration_release_held(integration=integration)
+        messages.success(request, f"{released} held deliveries are on their way.")
+    return redirect("webhooks:integration-detail", pk=integration.pk)
+
+
+@login_required
+@require_POST
+def integration_disable(request: HttpRequest, pk) -> HttpResponse:
+    integration = _integration(request, pk)
+    services.integration_disable(integration=integration, reason=f"Disabled by {request.user.get_username()}.")
+    messages.success(request, "Disabled. New events will be held until you re-enable it.")
+    return redirect("webhooks:integration-detail", pk=integration.pk)
+
+
+@login_required
+@require_POST
+def integration_delete(request: HttpRequest, pk) -> HttpResponse:
+    integration = _integration(request, pk)
+    name = integration.name
+    integration.delete()
+    messages.success(request, f"“{name}” was removed.")
+    return redirect("webhooks:integration-list")
+
+
+@login_required
+def delivery_detail(request: HttpRequest, pk) -> HttpResponse:
+    delivery = get_object_or_404(
+        Delivery.objects.select_related("event", "integration"),
+        pk=pk,
+        integration__organization=_organization(request),
+    )
+    body = delivery_body(event=delivery.event, delivery_id=delivery.id).decode("utf-8")
+    return render(
+        request,
+        "webhooks/delivery_detail.html",
+        {"delivery": delivery, "attempts": delivery.attempt_set.all(), "body": body},
+    )
+
+
+@login_required
+@require_POST
+def delivery_redeliver(request: HttpRequest, pk) -> HttpResponse:
+    delivery = get_object_or_404(
+        Delivery.objects.select_related("integration"), pk=pk, integration__organization=_organization(request)
+    )
+    try:
+        services.delivery_redeliver(delivery=delivery)
+    except services.ServiceError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Queued for redelivery, with the same delivery_id.")
+    return redirect("webhooks:delivery-detail", pk=delivery.pk)
+
+
+@login_required
+@require_POST
+def demo_simulate_call(request: HttpRequest) -> HttpResponse:
+    """Demo only: a call that is booked, captured as a lead and completed, as the AI would."""
+    if not setting("DEMO"):
+        raise Http404("The demo is switched off.")
+    organization = _organization(request)
+    now = timezone.now()
+    call = Call.objects.create(
+        organization=organization,
+        caller_phone="+15550100123",
+        caller_name="Dave",
+        caller_email="dave@example.com",
+        started_at=now - dt.timedelta(seconds=55),
+        summary="Called about a brake inspection for a 2019 Honda Civic.",
+        transcript="AI: Thanks for calling Main Street Auto!\nCaller: I need my brakes checked.",
+        intent="book appointment",
+        urgency="medium",
+    )
+    start = (now + dt.timedelta(days=1)).replace(hour=11, minute=0, second=0, microsecond=0)
+    Appointment.objects.create(
+        organization=organization, call=call, appointment_date=start.date(), time_start=start,
+        time_end=start + dt.timedelta(hours=1), service_type="Auto Repair Appointment",
+    )
+    Lead.objects.create(
+        organization=organization, call=call, caller_phone=call.caller_phone, caller_name=call.caller_name,
+        caller_email=call.caller_email, intent="pricing inquiry", urgency="medium", interest="brake inspection",
+    )
+    call.state, call.ended_at = Call.State.COMPLETED, now
+    call.save()
+    messages.success(request, "A demo call was completed: its events are on their way.")
+    return redirect("webhooks:integration-list")
