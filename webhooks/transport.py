@@ -245,6 +245,9 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float | Non
             error_class = _error_class(exc, deadline)
             message = f"no response within {seconds:g} s" if error_class == "timeout" else _describe(exc)
             return TransportResult(None, error_class, message, "", elapsed_ms())
+        if deadline.expired:
+            # Cut mid-response: what was read may look complete (EOF ends the headers).
+            return TransportResult(None, "timeout", f"no complete response within {seconds:g} s", "", elapsed_ms())
     return TransportResult(
         status_code=response.status_code,
         error_class="",

@@ -46,9 +46,11 @@ def address_refusal(ip: IPAddress) -> str | None:
         return "a multicast address"
     if ip.version == 4 and ip in _CGNAT:
         return "a carrier-grade NAT address"
+    if ip.is_reserved:
+        return "a reserved address"
     if ip.is_private:
         return "a private network address"
-    if ip.is_reserved or not ip.is_global:
+    if not ip.is_global:
         return "a reserved address"
     return None
 
