@@ -194,6 +194,8 @@ def _apply_outcome(delivery: Delivery, outcome: Outcome, *, number: int, now: dt
         status = Status.SUCCEEDED if outcome.verdict is Verdict.SUCCEEDED else Status.FAILED
         fields.update(status=status, completed_at=now, next_attempt_at=None, enqueued_at=None)
     Delivery.objects.filter(pk=delivery.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(delivery, name, value)
 
 
 def _update_integration(
