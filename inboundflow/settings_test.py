@@ -20,3 +20,4 @@ for key, value in {
 
 from .settings import *  # noqa: E402,F401,F403
 SILENCED_SYSTEM_CHECKS = ["webhooks.W001"]  # loopback and http are what the tests need
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user fixtures

@@ -29,8 +29,8 @@ class IntegrationForm(forms.ModelForm):
 
     def __init__(self, *args, organization=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.organization = organization
-        if self.instance.pk is None:
+        if self.instance._state.adding:
+            self.instance.organization = organization
             del self.fields["clear_secret"]
         elif self.instance.secret:
             self.fields["secret"].help_text = "A secret is set. Leave empty to keep it, or type a new one."
@@ -44,7 +44,7 @@ class IntegrationForm(forms.ModelForm):
 
     def clean_secret(self):
         secret = self.cleaned_data["secret"]
-        if not secret and self.instance.pk is not None:
+        if not secret and not self.instance._state.adding:
             return self.instance.secret  # blank on edit keeps the current secret
         return secret
 
@@ -54,11 +54,6 @@ class IntegrationForm(forms.ModelForm):
             cleaned["secret"] = ""
             self.instance.secret = ""
         return cleaned
-
-    def save(self, commit=True):
-        if self.instance.pk is None:
-            self.instance.organization = self.organization
-        return super().save(commit=commit)
 
 
 class TestEventForm(forms.Form):

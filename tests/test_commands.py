@@ -1,0 +1,103 @@
+"""webhooks_reenable: one integration, one organization's, or all; dry run; clear errors."""
+import os
+import subprocess
+import sys
+import uuid
+from io import StringIO
+from unittest import mock
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from webhooks.models import Delivery, Integration
+
+from .conftest import completed_call
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_broker():
+    with mock.patch("webhooks.tasks.deliver.apply_async"):
+        yield
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command("webhooks_reenable", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def disabled(make_integration):
+    def make(**fields):
+        return make_integration("https://8.8.8.8/hook", state="disabled", disabled_at=timezone.now(),
+                                disabled_reason="Disabled automatically", consecutive_failures=10, **fields)
+    return make
+
+
+def test_one_integration_with_send_held(organization, disabled):
+    hook = disabled()
+    completed_call(organization)
+    output = run("--integration", str(hook.pk), "--send-held")
+    hook.refresh_from_db()
+    assert hook.is_active and hook.consecutive_failures == 0
+    assert Delivery.objects.get().status == "pending"
+    assert "re-enabled 1 integration(s); 1 held deliveries sent" in output
+
+
+def test_without_send_held_the_held_stay_held(organization, disabled):
+    hook = disabled()
+    completed_call(organization)
+    assert "1 held kept" in run("--integration", str(hook.pk))
+    assert Delivery.objects.get().status == "held"
+
+
+def test_dry_run_changes_nothing(organization, disabled):
+    hook = disabled()
+    completed_call(organization)
+    output = run("--all", "--dry-run", "--send-held")
+    hook.refresh_from_db()
+    assert hook.state == "disabled" and Delivery.objects.get().status == "held"
+    assert "[dry run] would re-enable" in output and "would re-enable 1 integration(s)" in output
+
+
+def test_organization_scope(organization, other_organization, disabled):
+    mine, theirs = disabled(), disabled(organization=other_organization)
+    run("--organization", str(organization.pk))
+    assert Integration.objects.get(pk=mine.pk).is_active
+    assert not Integration.objects.get(pk=theirs.pk).is_active
+
+
+def test_all(organization, other_organization, disabled):
+    disabled(), disabled(organization=other_organization)
+    assert "re-enabled 2 integration(s)" in run("--all")
+    assert set(Integration.objects.values_list("state", flat=True)) == {"active"}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--integration", str(uuid.uuid4())], "No integration with id"),
+        (["--integration", "nope"], "not a valid integration id"),
+        (["--organization", str(uuid.uuid4())], "No organization with id"),
+    ],
+)
+def test_unknown_ids_are_clear_errors(args, message):
+    with pytest.raises(CommandError, match=message):
+        run(*args)
+
+
+def test_unknown_id_exits_non_zero_from_the_shell():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "webhooks_reenable", "--integration", "nope"],
+        capture_output=True, text=True, env={**os.environ, "DJANGO_SETTINGS_MODULE": "inboundflow.settings_test"},
+    )
+    assert result.returncode != 0 and "not a valid integration id" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_active_integration_is_left_alone(make_integration):
+    hook = make_integration("https://8.8.8.8/hook")
+    assert "already active" in run("--integration", str(hook.pk))

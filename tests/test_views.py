@@ -1,0 +1,191 @@
+"""Settings → Integrations pages and the REST API: the set-up flow, clear errors, tenancy."""
+import json
+from unittest import mock
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from inboundflow.models import User
+from webhooks.models import Delivery, Integration
+
+from .conftest import completed_call
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_broker():
+    with mock.patch("webhooks.tasks.deliver.apply_async"):
+        yield
+
+
+@pytest.fixture
+def browser(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def api(user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def theirs(other_organization, make_integration, receiver):
+    """An integration of another organization, with a delivery."""
+    hook = make_integration(receiver.url, organization=other_organization, secret="their-secret")
+    completed_call(other_organization)
+    return hook
+
+
+def form_data(url, **extra):
+    return {"kind": "custom", "name": "My CRM", "target_url": url, "event_types": ["call.completed", "lead.created"], "secret": "s3cret", **extra}
+
+
+def test_login_is_required(client):
+    response = client.get(reverse("webhooks:integration-list"))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_connect_test_then_save(browser, receiver, organization):
+    url = reverse("webhooks:integration-create") + "?kind=custom"
+    # "Test webhook" before saving: sent, shown, nothing saved
+    response = browser.post(url, {**form_data(receiver.url), "test": "1"})
+    assert response.status_code == 200 and "Test delivered" in response.content.decode()
+    assert receiver.received[0].problems == [] and Integration.objects.count() == 0
+    # Save
+    response = browser.post(url, {**form_data(receiver.url), "save": "1"})
+    hook = Integration.objects.get()
+    assert response.status_code == 302 and hook.organization == organization
+    assert hook.event_types == ["call.completed", "lead.created"] and hook.secret == "s3cret"
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"target_url": "http://8.8.8.8/hook"}, "must use HTTPS"),
+        ({"target_url": "https://10.1.2.3/hook"}, "private network"),
+        ({"target_url": "https://169.254.169.254/"}, "link-local"),
+        ({"target_url": "not a url"}, "Enter a valid URL"),
+        ({"event_types": []}, "Choose at least one event"),
+        ({"event_types": ["call.ended"]}, "not one of the available choices"),
+        ({"name": "x" * 101}, "at most 100 characters"),
+        ({"name": "bad\x07name"}, "printable characters"),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_saves_nothing(browser, settings, changes, message):
+    settings.WEBHOOKS_ALLOW_HTTP = False
+    response = browser.post(reverse("webhooks:integration-create"), {**form_data("https://8.8.8.8/hook"), **changes})
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert Integration.objects.count() == 0
+
+
+def test_the_secret_is_never_shown(browser, make_integration, receiver):
+    hook = make_integration(receiver.url, secret="do-not-show-me")
+    for url in [reverse("webhooks:integration-list"), reverse("webhooks:integration-detail", args=[hook.pk])]:
+        assert "do-not-show-me" not in browser.get(url).content.decode()
+
+
+def test_editing_with_a_blank_secret_keeps_it(browser, make_integration, receiver):
+    hook = make_integration(receiver.url, secret="keep-me")
+    browser.post(reverse("webhooks:integration-detail", args=[hook.pk]), {**form_data(receiver.url), "secret": ""})
+    hook.refresh_from_db()
+    assert hook.secret == "keep-me" and hook.name == "My CRM"
+
+
+def test_send_test_from_the_detail_page(browser, make_integration, receiver):
+    hook = make_integration(receiver.url)
+    response = browser.post(reverse("webhooks:integration-test", args=[hook.pk]), {"event_type": "appointment.booked"}, follow=True)
+    assert "Test delivered" in response.content.decode()
+    assert receiver.received[0].json["event"] == "appointment.booked"
+    assert Delivery.objects.get().event.is_test
+
+
+def test_reenable_with_held_from_the_page(browser, organization, make_integration, receiver):
+    hook = make_integration(receiver.url, state="disabled", disabled_at=timezone.now())
+    completed_call(organization)
+    browser.post(reverse("webhooks:integration-enable", args=[hook.pk]), {"send_held": "on"})
+    hook.refresh_from_db()
+    assert hook.is_active and Delivery.objects.get().status == "pending"
+
+
+@pytest.mark.parametrize("name", ["integration-detail", "integration-test", "integration-enable", "integration-disable", "integration-send-held", "integration-delete"])
+def test_another_organizations_integration_is_not_found(browser, theirs, name):
+    method = browser.get if name == "integration-detail" else browser.post
+    assert method(reverse(f"webhooks:{name}", args=[theirs.pk])).status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.is_active
+
+
+@pytest.mark.parametrize("name", ["delivery-detail", "delivery-redeliver"])
+def test_another_organizations_delivery_is_not_found(browser, theirs, name):
+    delivery = Delivery.objects.get(integration=theirs)
+    method = browser.get if name == "delivery-detail" else browser.post
+    assert method(reverse(f"webhooks:{name}", args=[delivery.pk])).status_code == 404
+
+
+def test_a_user_without_organization_gets_a_404_not_a_500(client, db):
+    client.force_login(User.objects.create_user("staffer", password="x"))
+    assert client.get(reverse("webhooks:integration-list")).status_code == 404
+
+
+# --- API ----------------------------------------------------------------------------------------
+
+
+def test_api_create_and_list_hide_the_secret(api, receiver, organization):
+    response = api.post("/api/integrations/", form_data(receiver.url), format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert "secret" not in body and body["has_secret"] is True
+    listed = api.get("/api/integrations/").json()["results"]
+    assert [item["id"] for item in listed] == [body["id"]]
+    assert "s3cret" not in json.dumps(listed)
+
+
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"target_url": "http://8.8.8.8/"}, "target_url", "HTTPS"),
+        ({"target_url": "https://[::ffff:10.0.0.1]/"}, "target_url", "private"),
+        ({"event_types": []}, "event_types", "empty"),
+        ({"event_types": ["nope"]}, "event_types", "not a valid choice"),
+        ({"name": ""}, "name", "blank"),
+    ],
+)
+def test_api_bad_input(api, settings, changes, field, message):
+    settings.WEBHOOKS_ALLOW_HTTP = False
+    response = api.post("/api/integrations/", {**form_data("https://8.8.8.8/"), **changes}, format="json")
+    assert response.status_code == 400
+    assert message in json.dumps(response.json()[field])
+    assert Integration.objects.count() == 0
+
+
+def test_api_test_enable_and_redeliver(api, organization, make_integration, receiver):
+    hook = make_integration(receiver.url, state="disabled", disabled_at=timezone.now())
+    completed_call(organization)
+    assert api.post(f"/api/integrations/{hook.pk}/test/", {"event_type": "lead.created"}, format="json").json()["status_code"] == 200
+    assert api.post(f"/api/integrations/{hook.pk}/test/", {"event_type": "bogus"}, format="json").status_code == 400
+    enabled = api.post(f"/api/integrations/{hook.pk}/enable/", {"send_held": True}, format="json").json()
+    assert enabled["state"] == "active" and enabled["released"] == 1
+    delivery = Delivery.objects.get(event__is_test=False)
+    assert api.post(f"/api/deliveries/{delivery.pk}/redeliver/").status_code == 409  # already pending
+    listed = api.get("/api/deliveries/", {"status": "pending"}).json()["results"]
+    assert [item["delivery_id"] for item in listed] == [str(delivery.pk)]
+    assert api.get("/api/deliveries/", {"status": "bogus"}).status_code == 400
+
+
+def test_api_tenancy(api, theirs):
+    assert api.get(f"/api/integrations/{theirs.pk}/").status_code == 404
+    assert api.patch(f"/api/integrations/{theirs.pk}/", {"name": "mine now"}, format="json").status_code == 404
+    assert api.post(f"/api/integrations/{theirs.pk}/test/").status_code == 404
+    assert api.post(f"/api/integrations/{theirs.pk}/enable/").status_code == 404
+    delivery = Delivery.objects.get(integration=theirs)
+    assert api.post(f"/api/deliveries/{delivery.pk}/redeliver/").status_code == 404
+    assert api.get("/api/deliveries/").json()["results"] == []
+    assert api.get("/api/integrations/").json()["results"] == []
