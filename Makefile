@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install services bench lock clean
+.PHONY: run test test-deps install services lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,12 @@ run: $(STAMP)
 services:
 	scripts/services-up
 
-# Unit and integration tests against the machine's PostgreSQL and Redis (started if needed).
-test: $(STAMP) services
+test-deps:
+	scripts/test-deps
+
+# Unit and integration tests against the machine's PostgreSQL and Redis (started if needed),
+# a real Celery worker and headless Chromium.
+test: $(STAMP) services test-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Refresh the pinned versions after changing pyproject.toml.
