@@ -9,6 +9,7 @@ for key, value in {
     "DJANGO_SECRET_KEY": "test-only-secret-key",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/inboundflow",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
+    "DATABASE_CONN_MAX_AGE": "0",  # no connection outlives a live-server request
     "WEBHOOKS_ALLOW_HTTP": "1",
     "WEBHOOKS_ALLOW_LOOPBACK": "1",
     "WEBHOOKS_RETRY_SCHEDULE": "0,0.3",

@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
 from inboundflow.models import User
@@ -32,6 +33,8 @@ def page(monkeypatch):
         )
         page = browser.new_page()
         yield page
+        # ORM calls made while Playwright's loop runs get their own connection: close it.
+        connections.close_all()
         browser.close()
 
 
