@@ -152,6 +152,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
-        "webhooks": {"handlers": ["console"], "level": env("WEBHOOKS_LOG_LEVEL", default="INFO")},
+        "webhooks": {
+            "handlers": ["console"],
+            "level": env("WEBHOOKS_LOG_LEVEL", default="INFO"),
+            "propagate": False,
+        },
     },
 }

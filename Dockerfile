@@ -1,0 +1,9 @@
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONUNBUFFERED=1
+COPY requirements.lock pyproject.toml ./
+RUN pip install --no-cache-dir -r requirements.lock
+COPY . .
+RUN DJANGO_SECRET_KEY=collectstatic python manage.py collectstatic --noinput
+EXPOSE 8000
+CMD ["gunicorn", "inboundflow.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2"]
