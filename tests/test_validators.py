@@ -45,7 +45,14 @@ def test_only_https(url):
         ("https://224.0.0.1/", "multicast"),
         ("https://0.0.0.0/", "unspecified"),
         ("https://240.0.0.1/", "reserved"),
-        ("https://192.0.2.10/", "private"),  # documentation range (Python counts it private)
+        ("https://192.0.2.10/", "documentation"),
+        ("https://198.51.100.7/", "documentation"),
+        ("https://203.0.113.9/", "documentation"),
+        ("https://[2001:db8::1]/", "documentation"),
+        ("https://[::]/", "unspecified"),
+        ("https://[ff02::1]/", "multicast"),
+        ("https://[::ffff:7f00:1]/", "loopback"),  # mapped, hex form
+        ("https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/", "private"),  # Teredo of 10.0.0.1
         ("https://[::ffff:127.0.0.1]/", "loopback"),  # IPv4-mapped
         ("https://[::ffff:169.254.169.254]/", "link-local"),
         ("https://[2002:7f00:1::]/", "loopback"),  # 6to4 of 127.0.0.1

@@ -2,10 +2,10 @@
 
 `post` never raises: every outcome, a response or an error, comes back as a `TransportResult`.
 
-- SSRF: requests-hardened resolves the host once, refuses private, loopback (unless
-  WEBHOOKS_ALLOW_LOOPBACK), link-local, CGNAT and multicast addresses, and connects to the
-  address it checked while TLS is still verified against the hostname. Redirects are never
-  followed.
+- SSRF: the host is resolved once, every address is checked by the rules of
+  destinations.py (the same as at save time), and the connection goes to the checked address
+  while TLS is still verified against the hostname (requests-hardened's pinning design). The
+  session is requests-hardened's: redirects are never followed.
 - Total deadline: requests only knows per-operation timeouts, so a server trickling a byte a
   second would never time out. A watchdog timer shuts the attempt's sockets down when the
   deadline passes, whatever phase the request is in.
@@ -16,17 +16,17 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from requests_hardened import Config, HTTPSession
-from requests_hardened.ip_filter import InvalidIPAddress
-from requests_hardened.ip_filter_adapter import IPFilterAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NameResolutionError
 
 from .conf import setting
+from .destinations import DestinationError, resolve, url_parts
 
 
 @dataclass(frozen=True)
@@ -135,23 +135,44 @@ class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 
-class _DeliveryAdapter(IPFilterAdapter):
+class _GuardedAdapter(HTTPAdapter):
+    """Pins each request to an address checked by destinations.resolve.
+
+    The pool is keyed by the checked IP; the Host header, SNI and certificate check keep the
+    hostname, so TLS is verified against the name the customer typed.
+    """
+
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        hostname, port = host_params["host"], host_params["port"]
+        deadline = getattr(_local, "deadline", None)
+        default_port = 443 if host_params["scheme"] == "https" else 80
+        ip = resolve(hostname, port or default_port, timeout=deadline.remaining() if deadline else 10.0)[0]
+        request.headers = CaseInsensitiveDict(request.headers or {})
+        host_header = f"[{hostname}]" if ":" in hostname else hostname
+        request.headers["Host"] = host_header if port is None else f"{host_header}:{port}"
+        if host_params["scheme"] == "https":
+            pool_kwargs["assert_hostname"] = hostname
+            pool_kwargs["server_hostname"] = hostname
+        host_params["host"] = f"[{ip}]" if ip.version == 6 else str(ip)
+        return host_params, pool_kwargs
 
-def _new_session(allow_loopback: bool) -> requests.Session:
+
+def _new_session() -> requests.Session:
     config = Config(
-        ip_filter_enable=True,
-        ip_filter_allow_loopback_ips=allow_loopback,
+        ip_filter_enable=False,  # our adapter filters, with the save-time rules
+        ip_filter_allow_loopback_ips=False,
         never_redirect=True,
         default_timeout=(10, 10),
         user_agent_override=USER_AGENT,
     )
     session = HTTPSession(config)
-    session.mount("http://", _DeliveryAdapter(is_https_proto=False, allow_loopback=allow_loopback))
-    session.mount("https://", _DeliveryAdapter(is_https_proto=True, allow_loopback=allow_loopback))
+    session.mount("http://", _GuardedAdapter())
+    session.mount("https://", _GuardedAdapter())
     session.trust_env = False  # no proxy or netrc from the environment
     return session
 
@@ -161,23 +182,10 @@ USER_AGENT = "InboundFlow-Webhook/1.0"
 
 def _session() -> requests.Session:
     """One keep-alive session per thread (requests sessions are not thread-safe)."""
-    allow_loopback = bool(setting("ALLOW_LOOPBACK"))
-    cached = getattr(_local, "session", None)
-    if cached is None or cached[0] != allow_loopback:
-        cached = (allow_loopback, _new_session(allow_loopback))
-        _local.session = cached
-    return cached[1]
-
-
-def destination_refusal(url: str) -> str | None:
-    """Why a URL may not be called at all, before any lookup; None when it may."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "the URL is malformed"
-    if parts.scheme == "https" or (parts.scheme == "http" and setting("ALLOW_HTTP")):
-        return None if parts.hostname else "the URL has no host"
-    return "only https:// URLs are allowed"
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = _new_session()
+    return session
 
 
 def _read_bounded(response: requests.Response, limit: int) -> bytes:
@@ -195,9 +203,12 @@ def _excerpt(raw: bytes) -> str:
     return text.replace("\x00", "\ufffd")
 
 
+_DESTINATION_ERROR_CLASS = {"dns_timeout": "timeout", "unresolvable": "dns"}
+
+
 def _error_class(exc: Exception, deadline: _Deadline) -> str:
-    if isinstance(exc, InvalidIPAddress):
-        return "refused"
+    if isinstance(exc, DestinationError):
+        return _DESTINATION_ERROR_CLASS.get(exc.code, "refused")
     if deadline.expired or isinstance(exc, requests.Timeout):
         return "timeout"
     if isinstance(exc, requests.exceptions.SSLError):
@@ -222,9 +233,10 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float | Non
     def elapsed_ms() -> int:
         return int((time.monotonic() - started) * 1000)
 
-    refusal = destination_refusal(url)
-    if refusal:
-        return TransportResult(None, "refused", refusal, "", elapsed_ms())
+    try:
+        url_parts(url)
+    except DestinationError as refusal:
+        return TransportResult(None, "refused", str(refusal), "", elapsed_ms())
 
     headers = {**headers, "Accept-Encoding": "identity"}
     with _Deadline(seconds) as deadline:
@@ -269,6 +281,6 @@ _URL_IN_MESSAGE = re.compile(r"(with url|url): \S+")
 
 
 def _describe(exc: Exception) -> str:
-    if isinstance(exc, InvalidIPAddress):
-        return f"destination address {exc} is not allowed"
+    if isinstance(exc, DestinationError):
+        return str(exc)
     return _URL_IN_MESSAGE.sub(r"\1: <hidden>", f"{type(exc).__name__}: {exc}")[:500]
