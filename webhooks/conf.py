@@ -13,6 +13,8 @@ DEFAULTS: dict[str, Any] = {
     # Development and tests only: allow http:// URLs and loopback destinations.
     "ALLOW_HTTP": False,
     "ALLOW_LOOPBACK": False,
+    # A CA bundle to verify receivers' certificates with, instead of certifi's (tests use it).
+    "CA_BUNDLE": "",
     # Total time an attempt may take: connect, TLS, send, the whole response.
     "TIMEOUT": 10.0,
     # Delay before each attempt, in seconds; its length is the number of attempts.
@@ -57,6 +59,8 @@ def from_environment(env) -> dict[str, Any]:
             values[key] = env.int(key, default=default)
         elif isinstance(default, float):
             values[key] = env.float(key, default=default)
+        elif isinstance(default, str):
+            values[key] = env.str(key, default=default)
         else:
             values[key] = env.list(key, cast=float, default=default)
     return values

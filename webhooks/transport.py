@@ -248,6 +248,7 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float | Non
                 timeout=(deadline.remaining(), deadline.remaining()),
                 allow_redirects=False,
                 stream=True,
+                verify=setting("CA_BUNDLE") or True,
             )
             try:
                 raw = _read_bounded(response, setting("RESPONSE_READ_MAX"))
