@@ -152,6 +152,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
+        # urllib3 logs request paths at DEBUG; hook paths are credentials.
+        "urllib3": {"level": "WARNING"},
         "webhooks": {
             "handlers": ["console"],
             "level": env("WEBHOOKS_LOG_LEVEL", default="INFO"),

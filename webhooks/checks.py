@@ -26,6 +26,14 @@ def webhook_settings_check(app_configs, **kwargs):
         )
     if setting("DISABLE_AFTER") < 1:
         errors.append(Error("WEBHOOKS_DISABLE_AFTER must be at least 1.", id="webhooks.E004"))
+    if not settings.DEBUG and not setting("SECRET_KEYS"):
+        errors.append(
+            Warning(
+                "WEBHOOKS_SECRET_KEYS is not set: signing secrets are encrypted with a key derived from "
+                "DJANGO_SECRET_KEY, so rotating that key makes them unreadable.",
+                id="webhooks.W002",
+            )
+        )
     if not settings.DEBUG and (setting("ALLOW_HTTP") or setting("ALLOW_LOOPBACK")):
         errors.append(
             Warning(

@@ -13,6 +13,9 @@ DEFAULTS: dict[str, Any] = {
     # Development and tests only: allow http:// URLs and loopback destinations.
     "ALLOW_HTTP": False,
     "ALLOW_LOOPBACK": False,
+    # Fernet keys for signing secrets at rest; the first encrypts, all decrypt. Empty: a key
+    # derived from DJANGO_SECRET_KEY.
+    "SECRET_KEYS": [],
     # A CA bundle to verify receivers' certificates with, instead of certifi's (tests use it).
     "CA_BUNDLE": "",
     # Total time an attempt may take: connect, TLS, send, the whole response.
@@ -61,6 +64,8 @@ def from_environment(env) -> dict[str, Any]:
             values[key] = env.float(key, default=default)
         elif isinstance(default, str):
             values[key] = env.str(key, default=default)
+        elif name == "SECRET_KEYS":
+            values[key] = env.list(key, default=default)
         else:
             values[key] = env.list(key, cast=float, default=default)
     return values

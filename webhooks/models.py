@@ -11,6 +11,7 @@ from django.db.models import Q
 
 from inboundflow.models import Organization
 
+from .crypto import EncryptedTextField
 from .events import EventType
 from .validators import validate_event_types, validate_plain_text, validate_webhook_url
 
@@ -33,7 +34,7 @@ class Integration(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CUSTOM)
     name = models.CharField(max_length=100, validators=[validate_plain_text])
     target_url = models.URLField(max_length=2000, validators=[validate_webhook_url])
-    secret = models.CharField(max_length=200, blank=True)
+    secret = EncryptedTextField(blank=True, help_text="Stored encrypted (webhooks/crypto.py).")
     event_types = models.JSONField(default=list, validators=[validate_event_types])
     state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
     disabled_reason = models.CharField(max_length=500, blank=True)
