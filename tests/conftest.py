@@ -89,30 +89,36 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1):
 
 
 class WorkerProcess:
-    """`celery worker -B` as production starts it, against the test database and Redis."""
+    """`celery worker -B` as production starts it, against the test database and a Redis."""
 
-    def __init__(self, log_path: Path):
+    def __init__(self, log_path: Path, **env_overrides: str):
         self.log_path = log_path
+        self.env_overrides = env_overrides
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> None:
-        env = dict(os.environ)
-        db = settings.DATABASES["default"]
-        env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}"
-        env["DJANGO_SETTINGS_MODULE"] = "inboundflow.settings_test"
+    def start(self) -> "WorkerProcess":
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "inboundflow.settings_test", "DATABASE_URL": worker_database_url()}
+        env.update(self.env_overrides)
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "inboundflow", "worker", "-B",
-                "--schedule", str(self.log_path.with_suffix(".schedule")),
+                "--schedule", str(self.log_path.with_suffix(f".{time.monotonic_ns()}.schedule")),
                 "--pool", "threads", "--concurrency", "8", "--loglevel", "INFO",
                 "--without-mingle", "--without-gossip",
             ],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        # Ready once the worker logs it.
-        if not wait_until(lambda: b"ready." in self.log_path.read_bytes(), timeout=60):
+        started = self.log_path.read_bytes().count(b" ready.")
+        if not wait_until(lambda: self.log_path.read_bytes().count(b" ready.") > started, timeout=60):
             raise RuntimeError(f"worker did not start:\n{self.log_path.read_text()[-3000:]}")
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the worker, as a crash or an OOM kill would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.log.close()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -122,15 +128,25 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
 
 
-@pytest.fixture(scope="session")
+def worker_database_url(**query: str) -> str:
+    db = settings.DATABASES["default"]
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}"
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+@pytest.fixture
 def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """One real worker (with its embedded beat) for the integration tests of the session."""
+    """A real worker (with its embedded beat) for one test: nothing leaks between tests."""
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     broker.flushdb()  # the tests' own Redis database: start with no stale messages
-    worker = WorkerProcess(tmp_path_factory.mktemp("worker") / "worker.log")
+    worker = WorkerProcess(
+        tmp_path_factory.mktemp("worker") / "worker.log",
+        DATABASE_URL=worker_database_url(application_name="inboundflow-worker"),
+    )
     with django_db_blocker.unblock():
         worker.start()
     yield worker

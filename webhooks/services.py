@@ -10,7 +10,7 @@ import time
 import uuid
 from functools import partial
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -164,22 +164,39 @@ def _attempt(delivery: Delivery) -> Attempt:
         delivery.id, number, masked_url(integration.target_url),
         result.status_code or result.error_class, outcome.verdict.value,
     )
-    with transaction.atomic():
-        attempt = Attempt.objects.create(
-            delivery=delivery,
-            number=number,
-            started_at=started_at,
-            duration_ms=result.duration_ms,
-            succeeded=result.ok,
-            status_code=result.status_code,
-            error_class=result.error_class or ("" if result.ok else Attempt.ErrorClass.HTTP),
-            error_message=result.error_message,
-            response_excerpt=result.excerpt,
-        )
-        _apply_outcome(delivery, outcome, number=number, now=now)
-        if not delivery.event.is_test:
-            _update_integration(integration, result, outcome, now=now)
-    return attempt
+
+    def record() -> Attempt:
+        with transaction.atomic():
+            attempt = Attempt.objects.create(
+                delivery=delivery,
+                number=number,
+                started_at=started_at,
+                duration_ms=result.duration_ms,
+                succeeded=result.ok,
+                status_code=result.status_code,
+                error_class=result.error_class or ("" if result.ok else Attempt.ErrorClass.HTTP),
+                error_message=result.error_message,
+                response_excerpt=result.excerpt,
+            )
+            _apply_outcome(delivery, outcome, number=number, now=now)
+            if not delivery.event.is_test:
+                _update_integration(integration, result, outcome, now=now)
+        return attempt
+
+    # The request was made: losing its record would send it again. Survive a dropped connection.
+    return _with_reconnect(record)
+
+
+def _with_reconnect(work, tries: int = 4):
+    for attempt_number in range(1, tries + 1):
+        try:
+            return work()
+        except (OperationalError, InterfaceError):
+            if attempt_number == tries:
+                raise
+            logger.warning("database connection lost while recording; reconnecting (%s/%s)", attempt_number, tries)
+            connection.close()
+            time.sleep(0.25 * attempt_number)
 
 
 def _apply_outcome(delivery: Delivery, outcome: Outcome, *, number: int, now: dt.datetime) -> None:

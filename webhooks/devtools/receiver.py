@@ -24,6 +24,7 @@ class Received:
     body: bytes
     problems: list
     at: float = field(default_factory=time.time)
+    done_at: float | None = None  # when the response was sent
 
     @property
     def json(self) -> dict:
@@ -134,14 +135,17 @@ class Receiver:
                 headers = {key: value for key, value in self.headers.items()}
                 received = Received(headers, body, contract_problems(headers, body, receiver.secret))
                 receiver._record(received)
-                status, payload, extra = receiver.responder(received)
-                self.send_response(status)
-                for key, value in extra.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    status, payload, extra = receiver.responder(received)
+                    self.send_response(status)
+                    for key, value in extra.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                finally:
+                    received.done_at = time.time()
 
             def log_message(self, *args):
                 pass
