@@ -37,13 +37,30 @@ class Urgency(models.TextChoices):
     HIGH = "high", "High"
 
 
+def storable_text(value: str) -> str:
+    """Text PostgreSQL can store and JSON can carry: no NUL, no lone surrogate (U+FFFD instead)."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if _has_surrogate(value) else value
+
+
+def _has_surrogate(value: str) -> bool:
+    return any("\ud800" <= char <= "\udfff" for char in value)
+
+
 class AtomicSaveModel(models.Model):
-    """A model whose save, post_save receivers included, is one transaction."""
+    """A model written by the AI pipeline: its save, post_save receivers included, is one
+    transaction, and a stray NUL or broken character in a transcript never loses the call."""
 
     class Meta:
         abstract = True
 
     def save(self, *args, **kwargs):
+        for field in self._meta.concrete_fields:
+            if isinstance(field, (models.CharField, models.TextField)):
+                value = getattr(self, field.attname)
+                if isinstance(value, str):
+                    setattr(self, field.attname, storable_text(value))
         with transaction.atomic(using=kwargs.get("using")):
             super().save(*args, **kwargs)
 
