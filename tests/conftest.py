@@ -6,12 +6,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import redis
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from inboundflow.models import Call, Organization, User
 from webhooks.devtools.receiver import Receiver
@@ -51,6 +53,20 @@ def make_integration(organization):
         )
 
     return make
+
+
+@pytest.fixture
+def no_broker():
+    """Record what would be published instead of publishing (the worker tests publish for real)."""
+    with mock.patch("webhooks.tasks.deliver.apply_async") as apply_async:
+        yield apply_async
+
+
+@pytest.fixture
+def api(user):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
 
 
 @pytest.fixture

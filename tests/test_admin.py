@@ -1,5 +1,4 @@
 """The admin: filters, actions, attempts inline, and no secret in any list."""
-from unittest import mock
 
 import pytest
 from django.urls import reverse
@@ -11,7 +10,7 @@ from webhooks.models import Delivery, Integration
 
 from .conftest import completed_call
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 
 @pytest.fixture
@@ -19,11 +18,6 @@ def admin_client(client, db):
     client.force_login(User.objects.create_superuser("root", password="x"))
     return client
 
-
-@pytest.fixture(autouse=True)
-def no_broker():
-    with mock.patch("webhooks.tasks.deliver.apply_async"):
-        yield
 
 
 def test_integration_list_filters_and_hides_secrets(admin_client, make_integration, receiver):

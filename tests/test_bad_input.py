@@ -1,6 +1,5 @@
 """Bad input: each gets a clear error (or, for the AI pipeline's text, a safe repair), and
 nothing is half-written. The README's table lists these cases."""
-from unittest import mock
 
 import pytest
 from django.urls import reverse
@@ -11,22 +10,9 @@ from webhooks.models import Delivery, Event, Integration
 
 from .conftest import completed_call
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 
-@pytest.fixture(autouse=True)
-def no_broker():
-    with mock.patch("webhooks.tasks.deliver.apply_async"):
-        yield
-
-
-@pytest.fixture
-def api(user):
-    from rest_framework.test import APIClient
-
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def valid(**changes):

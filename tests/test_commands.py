@@ -4,7 +4,6 @@ import subprocess
 import sys
 import uuid
 from io import StringIO
-from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -14,13 +13,8 @@ from webhooks.models import Delivery, Integration
 
 from .conftest import completed_call
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
-
-@pytest.fixture(autouse=True)
-def no_broker():
-    with mock.patch("webhooks.tasks.deliver.apply_async"):
-        yield
 
 
 def run(*args) -> str:

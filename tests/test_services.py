@@ -1,6 +1,5 @@
 """Services against real PostgreSQL and a real loopback receiver, called in-process."""
 import datetime as dt
-from unittest import mock
 
 import pytest
 from django.db import transaction
@@ -17,10 +16,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def enqueued():
-    """Collect what would be published to the broker (tested for real in test_integration)."""
-    with mock.patch("webhooks.tasks.deliver.apply_async") as apply_async:
-        yield apply_async
+def enqueued(no_broker):
+    return no_broker
 
 
 # --- Emitting -------------------------------------------------------------------------------

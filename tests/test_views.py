@@ -1,6 +1,5 @@
 """Settings → Integrations pages and the REST API: the set-up flow, clear errors, tenancy."""
 import json
-from unittest import mock
 
 import pytest
 from django.urls import reverse
@@ -11,13 +10,8 @@ from webhooks.models import Delivery, Integration
 
 from .conftest import completed_call
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
-
-@pytest.fixture(autouse=True)
-def no_broker():
-    with mock.patch("webhooks.tasks.deliver.apply_async"):
-        yield
 
 
 @pytest.fixture
@@ -25,14 +19,6 @@ def browser(client, user):
     client.force_login(user)
     return client
 
-
-@pytest.fixture
-def api(user):
-    from rest_framework.test import APIClient
-
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture
