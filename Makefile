@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-deps install services lock clean
+.PHONY: run test test-deps install services bench lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test-deps:
 # a real Celery worker and headless Chromium.
 test: $(STAMP) services test-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The benchmark of issue 4 (about 10 minutes; BENCH_ARGS=--quick for a short try).
+bench: $(STAMP) services
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # Refresh the pinned versions after changing pyproject.toml.
 lock:

@@ -1,0 +1,473 @@
+"""`make bench`: the delivery engine measured against this machine's own ceiling.
+
+Real PostgreSQL (database inboundflow_bench), real Redis (db 13), the worker and beat started
+by scripts/worker and scripts/beat exactly as production starts them, and a multi-process
+loopback receiver (bench/receiver.py) that verifies every signature and writes down every
+receipt. Prints a table and writes bench-results/bench-<time>.json.
+
+Scenarios (issue 4): 1 bare limit, 2 throughput (and fan-out), 3 latency without backlog,
+4 save overhead, 5 isolation from a dead endpoint, 6 worker memory. `--quick` runs smaller
+counts to try the harness.
+"""
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_NAME = "inboundflow_bench"
+ENV = {
+    "DJANGO_SETTINGS_MODULE": "inboundflow.settings",
+    "DJANGO_SECRET_KEY": "bench-only-secret-key",
+    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",
+    "WEBHOOKS_ALLOW_HTTP": "1",  # the receiver is plain HTTP on loopback
+    "WEBHOOKS_ALLOW_LOOPBACK": "1",
+    "WEBHOOKS_LOG_LEVEL": "WARNING",
+    "PYTHONPATH": str(ROOT),
+}
+os.environ.update(ENV)
+SECRET = "bench-secret"
+RESULTS = ROOT / "bench-results"
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Receivers:
+    """N receiver processes sharing one port."""
+
+    def __init__(self, workdir: Path, name: str, processes: int = 2, mode: str = "ok"):
+        self.port = _free_port()
+        self.files = [workdir / f"{name}-{i}.log" for i in range(processes)]
+        self.procs = [
+            subprocess.Popen([sys.executable, "-m", "bench.receiver", str(self.port), str(f), SECRET, mode], cwd=ROOT)
+            for f in self.files
+        ]
+        time.sleep(0.5)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(p.pid) for p in self.procs)
+
+    def receipts(self) -> list[tuple[float, str, bool]]:
+        rows = []
+        for path in self.files:
+            if path.exists():
+                for line in path.read_text().splitlines():
+                    at, delivery_id, verified = line.split()
+                    rows.append((float(at), delivery_id, verified == "1"))
+        return rows
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            proc.wait(timeout=10)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Worker:
+    def __init__(self, workdir: Path, **env):
+        log = open(workdir / "worker.log", "ab")
+        full_env = {**os.environ, **env}
+        self.worker = subprocess.Popen([str(ROOT / "scripts/worker")], cwd=ROOT, env=full_env, stdout=log, stderr=log, start_new_session=True)
+        self.beat = subprocess.Popen(
+            [str(ROOT / "scripts/beat")], cwd=ROOT, stdout=log, stderr=log, start_new_session=True,
+            env={**full_env, "BEAT_SCHEDULE_FILE": str(workdir / "beat-schedule")},
+        )
+        time.sleep(3)
+
+    @property
+    def pids(self) -> list[int]:
+        children = Path(f"/proc/{self.worker.pid}/task").exists() and _children(self.worker.pid)
+        return [self.worker.pid, *(children or [])]
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def stop(self) -> None:
+        for proc in (self.beat, self.worker):
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in (self.beat, self.worker):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+# --- database ----------------------------------------------------------------------------------
+
+
+def prepare_database() -> None:
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB_NAME], capture_output=True)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True)
+    import django
+
+    django.setup()
+
+
+def reset() -> None:
+    from django.db import connection
+    import redis
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE webhooks_attempt, webhooks_delivery, webhooks_event, webhooks_integration, "
+            "inboundflow_lead, inboundflow_appointment, inboundflow_call, inboundflow_user, "
+            "inboundflow_organization CASCADE"
+        )
+    redis.Redis.from_url(ENV["CELERY_BROKER_URL"]).flushdb()
+
+
+def organization_with(urls: list[str]):
+    from inboundflow.models import Organization
+    from webhooks.models import Integration
+
+    organization = Organization.objects.create(name="Bench")
+    for index, url in enumerate(urls):
+        Integration.objects.create(
+            organization=organization, name=f"hook {index}", target_url=url, secret=SECRET,
+            event_types=["call.completed"],
+        )
+    return organization
+
+
+def delivery_calls() -> dict[str, str]:
+    from webhooks.models import Delivery
+
+    return {str(d): str(c) for d, c in Delivery.objects.values_list("id", "event__source_id")}
+
+
+# --- saving calls ------------------------------------------------------------------------------
+
+
+def _save_chunk(args) -> list[tuple[str, float]]:
+    organization_id, count, rate, offset = args
+    import datetime as dt
+
+    from django.db import connections
+    from django.utils import timezone
+
+    from inboundflow.models import Call
+
+    connections.close_all()
+    saved = []
+    started = time.time()
+    for index in range(count):
+        if rate:
+            pause = started + index / rate - time.time()
+            if pause > 0:
+                time.sleep(pause)
+        begin = time.time()
+        now = timezone.now()
+        call = Call.objects.create(
+            organization_id=organization_id, state=Call.State.COMPLETED, caller_phone="+15550100",
+            caller_name=f"Caller {offset + index}", started_at=now - dt.timedelta(seconds=60), ended_at=now,
+            summary="Benchmark call: brake inspection for a 2019 Honda Civic.", intent="book appointment",
+            urgency="medium",
+        )
+        saved.append((str(call.id), begin))
+    connections.close_all()
+    return saved
+
+
+def save_calls(organization, count: int, processes: int = 2, rate: float | None = None) -> dict[str, float]:
+    """Save `count` completed calls from `processes` processes; returns call id → save start."""
+    from django.db import connections
+
+    connections.close_all()
+    share = [count // processes + (1 if i < count % processes else 0) for i in range(processes)]
+    per_process_rate = rate / processes if rate else None
+    offsets = [sum(share[:i]) for i in range(processes)]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        chunks = pool.map(_save_chunk, [(organization.id, n, per_process_rate, o) for n, o in zip(share, offsets)])
+    return {call_id: at for chunk in chunks for call_id, at in chunk}
+
+
+def wait_for_receipts(receivers: Receivers, expected: int, timeout: float) -> list:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = receivers.receipts()
+        if len({r[1] for r in rows}) >= expected:
+            time.sleep(0.3)
+            return receivers.receipts()
+        time.sleep(0.2)
+    return receivers.receipts()
+
+
+def summarize(rows, saves: dict[str, float], expected: int) -> dict:
+    counts = Counter(r[1] for r in rows)
+    first_receipt = {}
+    for at, delivery_id, _ in sorted(rows):
+        first_receipt.setdefault(delivery_id, at)
+    mapping = delivery_calls()
+    latencies = sorted(first_receipt[d] - saves[mapping[d]] for d in first_receipt if mapping.get(d) in saves)
+    start = min(saves.values())
+    end = max(first_receipt.values()) if first_receipt else start
+    return {
+        "expected": expected,
+        "received_distinct": len(counts),
+        "lost": expected - len(counts),
+        "duplicates": sum(n - 1 for n in counts.values()),
+        "unverified": sum(1 for r in rows if not r[2]),
+        "seconds": round(end - start, 3),
+        "deliveries_per_s": round(len(counts) / (end - start), 1) if end > start else None,
+        "p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
+        "p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1) if latencies else None,
+    }
+
+
+# --- scenarios ---------------------------------------------------------------------------------
+
+
+def bare_limit(workdir: Path, seconds: float) -> dict:
+    result = {}
+    for clients in (1, 2):
+        receivers = Receivers(workdir, f"bare{clients}")
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "bench.bare", receivers.url, str(seconds)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+            for _ in range(clients)
+        ]
+        total = sum(int(p.communicate()[0].strip()) for p in procs)
+        result[f"{clients}_process"] = {"requests_per_s": round(total / seconds, 1), "receiver_cpu_s": round(receivers.cpu(), 2)}
+        receivers.stop()
+    return result
+
+
+def throughput(workdir: Path, calls: int, integrations: int, name: str) -> dict:
+    reset()
+    receivers = Receivers(workdir, name)
+    organization = organization_with([receivers.url] * integrations)
+    worker = Worker(workdir)
+    cpu_before = worker.cpu()
+    saves = save_calls(organization, calls)
+    rows = wait_for_receipts(receivers, calls * integrations, timeout=600)
+    # one call → `integrations` deliveries; latency is per delivery from its call's save
+    result = summarize(rows, saves, calls * integrations)
+    result.update(worker_cpu_s=round(worker.cpu() - cpu_before, 1), receiver_cpu_s=round(receivers.cpu(), 1))
+    worker.stop()
+    receivers.stop()
+    return result
+
+
+def latency(workdir: Path, rate: float, seconds: float) -> dict:
+    reset()
+    receivers = Receivers(workdir, "latency")
+    organization = organization_with([receivers.url])
+    worker = Worker(workdir)
+    saves = save_calls(organization, int(rate * seconds), processes=1, rate=rate)
+    rows = wait_for_receipts(receivers, len(saves), timeout=120)
+    worker.stop()
+    receivers.stop()
+    return summarize(rows, saves, len(saves))
+
+
+def save_overhead(workdir: Path, saves_per_case: int) -> dict:
+    from django.conf import settings
+
+    receivers = Receivers(workdir, "overhead")
+    worker = Worker(workdir)
+    result = {}
+    for case, hooks, enabled in [("off", 0, False), ("0_subscribers", 0, True), ("1_subscriber", 1, True), ("5_subscribers", 5, True)]:
+        reset()
+        organization = organization_with([receivers.url] * hooks)
+        settings.WEBHOOKS_ENABLED = enabled
+        saves = save_calls(organization, 50, processes=1)  # warm-up
+        timings = []
+        for _ in range(saves_per_case):
+            started = time.perf_counter()
+            save_calls_inline(organization)
+            timings.append(time.perf_counter() - started)
+        result[case] = {
+            "saves_per_s": round(len(timings) / sum(timings), 1),
+            "p50_ms": round(1000 * statistics.median(timings), 3),
+        }
+    settings.WEBHOOKS_ENABLED = True
+    for case in ("0_subscribers", "1_subscriber", "5_subscribers"):
+        result[case]["added_p50_ms"] = round(result[case]["p50_ms"] - result["off"]["p50_ms"], 3)
+    worker.stop()
+    receivers.stop()
+    return result
+
+
+def save_calls_inline(organization) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from inboundflow.models import Call
+
+    now = timezone.now()
+    Call.objects.create(
+        organization=organization, state=Call.State.COMPLETED, caller_name="Overhead",
+        started_at=now - dt.timedelta(seconds=30), ended_at=now, summary="Save overhead.",
+    )
+
+
+def isolation(workdir: Path, calls: int, baseline: dict) -> dict:
+    reset()
+    healthy = Receivers(workdir, "healthy")
+    dead = Receivers(workdir, "dead", processes=1, mode="silent")
+    organization = organization_with([healthy.url, dead.url])
+    worker = Worker(workdir)
+    saves = save_calls(organization, calls)
+    rows = wait_for_receipts(healthy, calls, timeout=600)
+    from webhooks.models import Integration
+
+    healthy_id = Integration.objects.get(target_url=healthy.url).id
+    from webhooks.models import Delivery
+
+    healthy_deliveries = set(str(d) for d in Delivery.objects.filter(integration_id=healthy_id).values_list("id", flat=True))
+    result = summarize([r for r in rows if r[1] in healthy_deliveries], saves, calls)
+    result["dead_requests_seen"] = len(dead.receipts())
+    if baseline.get("deliveries_per_s") and result.get("deliveries_per_s"):
+        result["share_of_baseline"] = round(result["deliveries_per_s"] / baseline["deliveries_per_s"], 3)
+    worker.stop()
+    healthy.stop()
+    dead.stop()
+    return result
+
+
+def memory(workdir: Path, small: int, large: int) -> dict:
+    reset()
+    receivers = Receivers(workdir, "memory")
+    organization = organization_with([receivers.url])
+    worker = Worker(workdir)
+    saves = save_calls(organization, small)
+    wait_for_receipts(receivers, small, timeout=300)
+    after_small = {"peak_rss_mb": round(peak_rss_mb(worker.worker.pid), 1), "rss_mb": round(rss_mb(worker.worker.pid), 1)}
+    remaining = large - small
+    batch = 10_000
+    while remaining > 0:
+        saves.update(save_calls(organization, min(batch, remaining)))
+        remaining -= min(batch, remaining)
+    rows = wait_for_receipts(receivers, large, timeout=1800)
+    after_large = {"peak_rss_mb": round(peak_rss_mb(worker.worker.pid), 1), "rss_mb": round(rss_mb(worker.worker.pid), 1)}
+    counts = Counter(r[1] for r in rows)
+    worker.stop()
+    receivers.stop()
+    return {
+        f"after_{small}": after_small,
+        f"after_{large}": after_large,
+        "received_distinct": len(counts),
+        "duplicates": sum(n - 1 for n in counts.values()),
+        "peak_growth": round(after_large["peak_rss_mb"] / after_small["peak_rss_mb"] - 1, 3),
+    }
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, to try the harness")
+    parser.add_argument("--only", nargs="*", help="scenarios to run: bare throughput fanout latency overhead isolation memory")
+    args = parser.parse_args()
+    quick = args.quick
+    wanted = set(args.only or ["bare", "throughput", "fanout", "latency", "overhead", "isolation", "memory"])
+    RESULTS.mkdir(exist_ok=True)
+    workdir = RESULTS / time.strftime("run-%Y%m%d-%H%M%S")
+    workdir.mkdir()
+    prepare_database()
+    report = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "worker_command": "scripts/worker (celery worker --pool threads --concurrency ${WORKER_CONCURRENCY:-16}) + scripts/beat",
+    }
+    steps = [
+        ("bare", lambda: bare_limit(workdir, 3 if quick else 10)),
+        ("throughput", lambda: throughput(workdir, 1000 if quick else 10_000, 1, "throughput")),
+        ("fanout", lambda: throughput(workdir, 200 if quick else 2_000, 5, "fanout")),
+        ("latency", lambda: latency(workdir, 50, 4 if quick else 20)),
+        ("overhead", lambda: save_overhead(workdir, 100 if quick else 1000)),
+        ("isolation", lambda: isolation(workdir, 500 if quick else 2_000, report.get("throughput", {}))),
+        ("memory", lambda: memory(workdir, 1_000, 5_000 if quick else 100_000)),
+    ]
+    for name, step in steps:
+        if name in wanted:
+            print(f"== {name} ...", flush=True)
+            report[name] = step()
+            print(json.dumps(report[name], indent=1), flush=True)
+    bare2 = report.get("bare", {}).get("2_process", {}).get("requests_per_s")
+    for name in ("throughput", "fanout"):
+        if bare2 and report.get(name, {}).get("deliveries_per_s"):
+            report[name]["ratio_to_bare_2_process"] = round(report[name]["deliveries_per_s"] / bare2, 3)
+    out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(report, indent=2))
+    print_table(report)
+    print(f"\nJSON: {out}")
+
+
+def print_table(report: dict) -> None:
+    rows = []
+    bare = report.get("bare", {})
+    for key in ("1_process", "2_process"):
+        if key in bare:
+            rows.append((f"1 bare limit, {key.replace('_', ' ')}", f"{bare[key]['requests_per_s']} req/s", ""))
+    for name, label in (("throughput", "2 throughput 10k calls × 1 hook"), ("fanout", "2 fan-out 2k calls × 5 hooks")):
+        if name in report:
+            r = report[name]
+            rows.append((label, f"{r['deliveries_per_s']} deliveries/s", f"ratio {r.get('ratio_to_bare_2_process')} (target ≥ 0.35); lost {r['lost']}, dup {r['duplicates']}, unverified {r['unverified']}"))
+    if "latency" in report:
+        r = report["latency"]
+        rows.append(("3 latency at 50 calls/s", f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms", "target p50 ≤ 50, p99 ≤ 250"))
+    if "overhead" in report:
+        for case, r in report["overhead"].items():
+            rows.append((f"4 save, {case.replace('_', ' ')}", f"{r['saves_per_s']} saves/s, p50 {r['p50_ms']} ms", f"added {r.get('added_p50_ms', '—')} ms (target ≤ 1 with 1)"))
+    if "isolation" in report:
+        r = report["isolation"]
+        rows.append(("5 isolation: healthy hook beside a dead one", f"{r['deliveries_per_s']} deliveries/s, p99 {r['p99_ms']} ms", f"{r.get('share_of_baseline')} of baseline (target ≥ 0.8, p99 ≤ 1000)"))
+    if "memory" in report:
+        r = report["memory"]
+        rows.append(("6 worker peak RSS", " → ".join(f"{v['peak_rss_mb']} MB" for k, v in r.items() if k.startswith("after_")), f"growth {r['peak_growth']:.1%} (target ≤ 10 %)"))
+    width = max(len(r[0]) for r in rows) if rows else 10
+    print()
+    for label, value, note in rows:
+        print(f"{label:<{width}}  {value:<40} {note}")
+
+
+if __name__ == "__main__":
+    main()
