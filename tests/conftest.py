@@ -58,7 +58,8 @@ def make_integration(organization):
 @pytest.fixture
 def no_broker():
     """Record what would be published instead of publishing (the worker tests publish for real)."""
-    with mock.patch("webhooks.tasks.deliver.apply_async") as apply_async:
+    with mock.patch("webhooks.tasks.drain.apply_async") as apply_async, \
+            mock.patch("webhooks.engine.doorbell.ring", return_value=True):
         yield apply_async
 
 

@@ -126,7 +126,7 @@ def test_a_receiver_slower_than_10_s_is_cut_at_10_s(organization, make_integrati
 def test_the_sweep_sends_what_could_not_be_enqueued(organization, make_integration, receiver):
     # given: the broker refuses the publish at commit time (as when Redis is down)
     make_integration(receiver.url)
-    with mock.patch("webhooks.tasks.deliver.apply_async", side_effect=ConnectionError("broker down")):
+    with mock.patch("webhooks.tasks.drain.apply_async", side_effect=ConnectionError("broker down")):
         completed_call(organization)
     assert Delivery.objects.get().status == "pending"
     # then: the worker's periodic sweep finds it once the grace has passed

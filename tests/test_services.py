@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from inboundflow.models import Appointment, Call, Lead
-from webhooks import services
+from webhooks import engine, services
 from webhooks.devtools.receiver import always
 from webhooks.models import Attempt, Delivery, Event, Integration
 
@@ -48,7 +48,7 @@ def test_completion_emits_once_and_enqueues_after_commit(
     assert delivery.event.source_id == call.id
     for callback in callbacks:
         callback()
-    enqueued.assert_called_once_with(args=[str(delivery.id)], countdown=None)
+    enqueued.assert_called_once_with(args=[str(hook.id)], countdown=None)
 
 
 def test_each_transition_fires_once(organization, make_integration, receiver):
@@ -259,8 +259,8 @@ def test_redeliver_starts_a_new_round_with_the_same_id(organization, make_integr
     assert receiver.received[0].delivery_id == receiver.received[1].delivery_id
 
 
-def test_sweep_enqueues_lost_and_due_deliveries_only(organization, make_integration, receiver, enqueued, django_capture_on_commit_callbacks):
-    make_integration(receiver.url)
+def test_sweep_rings_for_lost_and_due_deliveries_only(organization, make_integration, receiver, enqueued, django_capture_on_commit_callbacks):
+    hook = make_integration(receiver.url)
     fresh = Delivery.objects.get(event__source_id=completed_call(organization).id)
     lost = Delivery.objects.get(event__source_id=completed_call(organization).id)
     later = Delivery.objects.get(event__source_id=completed_call(organization).id)
@@ -268,8 +268,9 @@ def test_sweep_enqueues_lost_and_due_deliveries_only(organization, make_integrat
     Delivery.objects.filter(pk=lost.pk).update(enqueued_at=long_ago, next_attempt_at=long_ago)
     Delivery.objects.filter(pk=later.pk).update(enqueued_at=None, next_attempt_at=timezone.now() + dt.timedelta(hours=1))
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.deliveries_sweep() == 1
-    enqueued.assert_called_once_with(args=[str(lost.id)], countdown=None)
+        assert engine.sweep() == 1
+    enqueued.assert_called_once_with(args=[str(hook.id)], countdown=None)
+    assert Delivery.objects.get(pk=lost.pk).enqueued_at > long_ago
     assert fresh.id != lost.id
 
 

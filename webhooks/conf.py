@@ -37,6 +37,12 @@ DEFAULTS: dict[str, Any] = {
     # Retries due sooner than this go to the broker with a countdown; later ones wait for
     # the sweep. Must stay below the broker's visibility timeout.
     "MAX_COUNTDOWN": 60.0,
+    # Requests in flight at once to one integration (also the size of a claimed batch).
+    "ENDPOINT_CONCURRENCY": 16,
+    # Threads per worker process that wait on receivers, shared by all integrations.
+    "SEND_THREADS": 64,
+    # How long one drain task works on one integration before it yields its slot.
+    "DRAIN_SECONDS": 20.0,
     # How much of a response body we read, and how much of it we store.
     "RESPONSE_READ_MAX": 64 * 1024,
     "RESPONSE_EXCERPT_MAX": 1024,

@@ -1,0 +1,376 @@
+"""The delivery engine: claim due deliveries in batches, send them concurrently, record the
+outcomes in one transaction, and ring for more.
+
+Work is pulled from the database, per integration. A Celery message only rings a doorbell:
+"integration X may have due deliveries". The `drain` that answers holds a PostgreSQL advisory
+lock for X, so one endpoint is drained by one task at a time with at most
+WEBHOOKS_ENDPOINT_CONCURRENCY requests in flight: a dead endpoint ties up its own drain and
+those few sender threads, never everyone else's. Each batch costs a handful of queries however
+large it is (claim, load, insert attempts, update deliveries, update the integration).
+"""
+import datetime as dt
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from . import transport
+from .conf import setting
+from .kinds import masked_url
+from .models import Attempt, Delivery, Event, Integration
+from .payloads import delivery_body
+from .retry import Outcome, Verdict, decide
+from .signing import signature_for_payload
+
+logger = logging.getLogger(__name__)
+Status = Delivery.Status
+
+
+# --- Sending ---------------------------------------------------------------------------------
+
+
+def delivery_headers(*, event_type: str, delivery_id, timestamp: int, secret: str, body: bytes) -> dict:
+    headers = {
+        "Content-Type": "application/json",
+        "X-InboundFlow-Event": event_type,
+        "X-InboundFlow-Delivery-Id": str(delivery_id),
+        "X-InboundFlow-Timestamp": str(timestamp),
+        "User-Agent": transport.USER_AGENT,
+    }
+    if secret:
+        headers["X-InboundFlow-Signature"] = signature_for_payload(secret=secret, timestamp=timestamp, body=body)
+    return headers
+
+
+def send(*, url: str, secret: str, event: Event, delivery_id) -> transport.TransportResult:
+    body = delivery_body(event=event, delivery_id=delivery_id)
+    headers = delivery_headers(
+        event_type=event.event_type, delivery_id=delivery_id, timestamp=int(time.time()), secret=secret, body=body
+    )
+    return transport.post(url, body=body, headers=headers)
+
+
+_senders: ThreadPoolExecutor | None = None
+
+
+def _sender_pool() -> ThreadPoolExecutor:
+    """Threads that wait on receivers (created in the worker process, never before a fork)."""
+    global _senders
+    if _senders is None:
+        _senders = ThreadPoolExecutor(max_workers=setting("SEND_THREADS"), thread_name_prefix="webhooks-send")
+    return _senders
+
+
+def _send_one(delivery: Delivery) -> tuple[Delivery, transport.TransportResult, dt.datetime]:
+    started_at = timezone.now()
+    integration = delivery.integration
+    result = send(url=integration.target_url, secret=integration.secret, event=delivery.event, delivery_id=delivery.id)
+    return delivery, result, started_at
+
+
+def _send_all(deliveries: list[Delivery]) -> list:
+    if len(deliveries) == 1:
+        return [_send_one(deliveries[0])]
+    return list(_sender_pool().map(_send_one, deliveries))
+
+
+# --- Claiming ------------------------------------------------------------------------------
+
+
+_CLAIM_SQL = """
+UPDATE webhooks_delivery SET locked_until = %s
+WHERE id IN (
+    SELECT id FROM webhooks_delivery
+    WHERE {where} AND status = 'pending' AND next_attempt_at <= %s
+      AND (locked_until IS NULL OR locked_until < %s)
+    ORDER BY next_attempt_at LIMIT %s {lock}
+)
+RETURNING id
+"""
+
+
+def claim(*, limit: int, integration_id=None, delivery_ids=None) -> list[Delivery]:
+    """Lease up to `limit` due pending deliveries (of one integration, or among `delivery_ids`)."""
+    now = timezone.now()
+    lease = now + dt.timedelta(seconds=setting("LEASE_SECONDS"))
+    if integration_id is not None:
+        where, params = "integration_id = %s", [_db_uuid(integration_id)]
+    else:
+        ids = [_db_uuid(pk) for pk in delivery_ids]
+        where, params = f"id IN ({', '.join(['%s'] * len(ids))})", ids
+    lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    sql = _CLAIM_SQL.format(where=where, lock=lock)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [lease, *params, now + dt.timedelta(seconds=1), now, limit])
+        claimed = [row[0] for row in cursor.fetchall()]
+    if not claimed:
+        return []
+    return list(Delivery.objects.select_related("event", "integration").filter(pk__in=claimed))
+
+
+def _db_uuid(value):
+    value = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    return value if connection.vendor == "postgresql" else value.hex
+
+
+# --- Attempting and recording --------------------------------------------------------------
+
+
+def attempt_batch(deliveries: list[Delivery]) -> list[Attempt]:
+    """Send claimed deliveries (holding those of disabled integrations) and record the outcomes."""
+    held = [d for d in deliveries if not d.integration.is_active and not d.event.is_test]
+    if held:
+        Delivery.objects.filter(pk__in=[d.pk for d in held]).update(
+            status=Status.HELD, locked_until=None, next_attempt_at=None, enqueued_at=None
+        )
+    to_send = [d for d in deliveries if d not in held]
+    if not to_send:
+        return []
+    results = _send_all(to_send)
+    # The requests were made: losing their record would send them again.
+    return _with_reconnect(partial(_record, results, timezone.now()))
+
+
+def _with_reconnect(work, tries: int = 4):
+    for attempt_number in range(1, tries + 1):
+        try:
+            return work()
+        except (OperationalError, InterfaceError):
+            if attempt_number == tries:
+                raise
+            logger.warning("database connection lost while recording; reconnecting (%s/%s)", attempt_number, tries)
+            connection.close()
+            time.sleep(0.25 * attempt_number)
+
+
+def _outcome(delivery: Delivery, result: transport.TransportResult, now: dt.datetime) -> Outcome:
+    outcome = decide(
+        result,
+        attempts_in_round=delivery.attempts + 1 - delivery.round_start,
+        schedule=setting("RETRY_SCHEDULE"),
+        jitter=setting("RETRY_JITTER"),
+        retry_after_max=setting("RETRY_AFTER_MAX"),
+        now=now,
+    )
+    if delivery.event.is_test and outcome.verdict is Verdict.RETRY:
+        return Outcome(Verdict.FAILED)  # a test shows its one outcome, right away
+    return outcome
+
+
+def _record(results: list, now: dt.datetime) -> list[Attempt]:
+    attempts, succeeded, changed, bells = [], [], [], []
+    per_integration: dict = {}
+    for delivery, result, started_at in results:
+        outcome = _outcome(delivery, result, now)
+        number = delivery.attempts + 1
+        logger.info(
+            "delivery %s attempt %s to %s: %s -> %s", delivery.id, number, masked_url(delivery.integration.target_url),
+            result.status_code or result.error_class, outcome.verdict.value,
+        )
+        attempts.append(
+            Attempt(
+                delivery=delivery, number=number, started_at=started_at, duration_ms=result.duration_ms,
+                succeeded=result.ok, status_code=result.status_code,
+                error_class=result.error_class or ("" if result.ok else Attempt.ErrorClass.HTTP),
+                error_message=result.error_message, response_excerpt=result.excerpt,
+            )
+        )
+        delivery.attempts, delivery.locked_until = number, None
+        if outcome.verdict is Verdict.SUCCEEDED:
+            delivery.status, delivery.completed_at, delivery.next_attempt_at, delivery.enqueued_at = Status.SUCCEEDED, now, None, None
+            succeeded.append(delivery.pk)
+        elif outcome.verdict is Verdict.RETRY:
+            due = now + dt.timedelta(seconds=outcome.delay)
+            short = outcome.delay <= setting("MAX_COUNTDOWN")
+            delivery.next_attempt_at, delivery.enqueued_at = due, due if short else None
+            changed.append(delivery)
+            if short:
+                bells.append((delivery.integration_id, outcome.delay))
+        else:
+            delivery.status, delivery.completed_at, delivery.next_attempt_at, delivery.enqueued_at = Status.FAILED, now, None, None
+            changed.append(delivery)
+        if not delivery.event.is_test:
+            per_integration.setdefault(delivery.integration_id, []).append((result, outcome))
+    with transaction.atomic():
+        Attempt.objects.bulk_create(attempts)
+        if succeeded:
+            Delivery.objects.filter(pk__in=succeeded).update(
+                status=Status.SUCCEEDED, attempts=F("attempts") + 1, locked_until=None,
+                next_attempt_at=None, enqueued_at=None, completed_at=now,
+            )
+        if changed:
+            Delivery.objects.bulk_update(
+                changed, ["status", "attempts", "locked_until", "next_attempt_at", "enqueued_at", "completed_at"]
+            )
+        for integration_id, outcomes in per_integration.items():
+            _update_integration(integration_id, outcomes, now=now)
+        for integration_id, delay in bells:
+            transaction.on_commit(partial(ring, [integration_id], countdown=delay, force=True), robust=True)
+    return attempts
+
+
+def _update_integration(integration_id, outcomes: list, *, now: dt.datetime) -> None:
+    hooks = Integration.objects.filter(pk=integration_id)
+    if all(outcome.verdict is Verdict.SUCCEEDED for _, outcome in outcomes):
+        hooks.update(consecutive_failures=0, last_success_at=now)
+        return
+    # Failures: count them in the order they finished, under a row lock (no lost update).
+    locked = hooks.select_for_update().get()
+    limit = setting("DISABLE_AFTER")
+    reason = ""
+    for result, outcome in outcomes:
+        if outcome.verdict is Verdict.SUCCEEDED:
+            locked.consecutive_failures, locked.last_success_at = 0, now
+            continue
+        locked.last_failure_at, locked.last_error = now, (result.error_message or result.error_class)[:500]
+        if outcome.verdict is Verdict.FAILED:
+            locked.consecutive_failures += 1
+            reason = reason or outcome.disable_reason
+            if not reason and locked.consecutive_failures >= limit:
+                reason = (
+                    f"Disabled automatically after {limit} consecutive failed deliveries. "
+                    f"Last error: {locked.last_error}"
+                )
+    if reason and locked.is_active:
+        locked.state, locked.disabled_at, locked.disabled_reason = Integration.State.DISABLED, now, reason[:500]
+        logger.warning("integration %s disabled: %s", integration_id, reason)
+    locked.save(
+        update_fields=[
+            "consecutive_failures", "last_success_at", "last_failure_at", "last_error",
+            "state", "disabled_at", "disabled_reason", "updated_at",
+        ]
+    )
+
+
+# --- Draining and ringing ------------------------------------------------------------------
+
+
+def _lock_key(integration_id) -> int:
+    return int.from_bytes(uuid.UUID(str(integration_id)).bytes[:8], "big", signed=True)
+
+
+def _try_lock(integration_id) -> bool:
+    if connection.vendor != "postgresql":
+        return True  # the embedded SQLite default: one worker, writes serialized anyway
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(integration_id)])
+        return cursor.fetchone()[0]
+
+
+def _unlock(integration_id) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(integration_id)])
+
+
+def _has_due(integration_id) -> bool:
+    now = timezone.now()
+    return Delivery.objects.filter(
+        Q(locked_until__isnull=True) | Q(locked_until__lt=now),
+        integration_id=integration_id, status=Status.PENDING, next_attempt_at__lte=now,
+    ).exists()
+
+
+def drain(*, integration_id) -> int:
+    """Send what is due for one integration, batch after batch, for a bounded time."""
+    if not _try_lock(integration_id):
+        return 0  # another drain has it; it will see our deliveries
+    sent, out_of_time = 0, False
+    stop_at = time.monotonic() + setting("DRAIN_SECONDS")
+    try:
+        while True:
+            if time.monotonic() > stop_at:
+                out_of_time = True
+                break
+            doorbell.clear(integration_id)
+            batch = claim(integration_id=integration_id, limit=setting("ENDPOINT_CONCURRENCY"))
+            if not batch:
+                break
+            sent += len(attempt_batch(batch))
+    finally:
+        _with_reconnect(partial(_unlock, integration_id))
+    # A delivery committed after our last claim may have rung while we held the lock.
+    if out_of_time or _has_due(integration_id):
+        ring([integration_id], force=True)
+    return sent
+
+
+def ring(integration_ids, *, countdown: float | None = None, force: bool = False) -> None:
+    """Ask a worker to drain these integrations. A failed publish is left to the sweep."""
+    from .tasks import drain as drain_task
+
+    for integration_id in integration_ids:
+        if not force and countdown is None and not doorbell.ring(integration_id):
+            continue  # a drain is already on its way
+        try:
+            drain_task.apply_async(args=[str(integration_id)], countdown=countdown)
+        except Exception as exc:  # noqa: BLE001 - the rows are committed; the sweep recovers
+            logger.warning("could not publish a drain (%s); the sweep will", type(exc).__name__)
+            return
+
+
+class _Doorbell:
+    """Skips publishing a drain when one is already queued for the integration (Redis SET NX).
+
+    Any doubt rings: without Redis, or with Redis unreachable, every commit publishes.
+    """
+
+    TTL_MS = 5000
+
+    def __init__(self):
+        self._client = None
+
+    def _redis(self):
+        from django.conf import settings
+
+        if self._client is None and settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+            import redis
+
+            self._client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1, socket_connect_timeout=1)
+        return self._client
+
+    def ring(self, integration_id) -> bool:
+        try:
+            client = self._redis()
+            return client is None or bool(client.set(f"webhooks:bell:{integration_id}", 1, nx=True, px=self.TTL_MS))
+        except Exception:  # noqa: BLE001 - ring anyway
+            return True
+
+    def clear(self, integration_id) -> None:
+        try:
+            client = self._redis()
+            if client is not None:
+                client.delete(f"webhooks:bell:{integration_id}")
+        except Exception:  # noqa: BLE001 - a stale bell only delays to the TTL or the sweep
+            pass
+
+
+doorbell = _Doorbell()
+
+
+def sweep(*, limit: int = 1000) -> int:
+    """Ring for due deliveries nobody rang for: retries whose time has come, lost publishes,
+    leases left by a dead worker. Returns how many deliveries it found."""
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=setting("ENQUEUE_GRACE"))
+    with transaction.atomic():
+        due = (
+            Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
+            .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
+            .order_by("next_attempt_at")
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True, of=("self",))
+        rows = list(due.values_list("id", "integration_id")[:limit])
+        Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(enqueued_at=now)
+        integrations = sorted({integration_id for _, integration_id in rows}, key=str)
+        transaction.on_commit(partial(ring, integrations, force=True), robust=True)
+    if rows:
+        logger.info("sweep found %s due deliveries in %s integrations", len(rows), len(integrations))
+    return len(rows)
