@@ -255,6 +255,7 @@ def summarize(rows, saves: dict[str, float], expected: int) -> dict:
         "duplicates": sum(n - 1 for n in counts.values()),
         "unverified": sum(1 for r in rows if not r[2]),
         "seconds": round(end - start, 3),
+        "saving_seconds": round(max(saves.values()) - start, 3),
         "deliveries_per_s": round(len(counts) / (end - start), 1) if end > start else None,
         "p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
         "p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1) if latencies else None,

@@ -92,16 +92,12 @@ def url_parts(url: str) -> tuple[str, int]:
 
 def resolve(host: str, port: int, *, timeout: float = 10.0) -> list[IPAddress]:
     """Resolve once and check every address; the first is the one to connect to."""
-    future = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        infos = future.result(timeout=timeout)
-    except FutureTimeout:
-        raise DestinationError(f"The host “{host}” did not resolve within {timeout:g} s.", "dns_timeout")
-    except (OSError, UnicodeError):
-        raise DestinationError(f"The host “{host}” could not be found.", "unresolvable")
+        found = [ipaddress.ip_address(host)]  # a canonical literal needs no lookup
+    except ValueError:
+        found = [ipaddress.ip_address(sockaddr[0].split("%")[0]) for *_, sockaddr in _lookup(host, port, timeout)]
     addresses = []
-    for *_, sockaddr in infos:
-        ip = ipaddress.ip_address(sockaddr[0].split("%")[0])
+    for ip in found:
         reason = address_refusal(ip)
         if reason:
             raise DestinationError(
@@ -111,6 +107,16 @@ def resolve(host: str, port: int, *, timeout: float = 10.0) -> list[IPAddress]:
         if ip not in addresses:
             addresses.append(ip)
     return addresses
+
+
+def _lookup(host: str, port: int, timeout: float) -> list:
+    future = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:
+        return future.result(timeout=timeout)
+    except FutureTimeout:
+        raise DestinationError(f"The host “{host}” did not resolve within {timeout:g} s.", "dns_timeout")
+    except (OSError, UnicodeError):
+        raise DestinationError(f"The host “{host}” could not be found.", "unresolvable")
 
 
 def check_url(url: str, *, timeout: float = 10.0) -> list[IPAddress]:

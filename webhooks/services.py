@@ -8,7 +8,7 @@ import logging
 import uuid
 from functools import partial
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -37,33 +37,33 @@ def _ring_after_commit(integration_ids, *, force: bool = False) -> None:
 
 
 def event_emit(*, event_type: str, source) -> Event | None:
-    """Write the event and one delivery per subscribed integration; enqueue after commit.
+    """Write the event and one delivery per subscribed integration; ring after commit.
 
-    Runs inside the transaction that saved `source`. Does nothing when no integration of the
-    organization subscribes, and nothing when this event was already emitted for `source`.
+    Runs inside the transaction that saved `source` (or opens one). Does nothing when no
+    integration of the organization subscribes, and nothing when this event was already
+    emitted for `source`. Kept to four statements: it is on the path of every save.
     """
     if not setting("ENABLED"):
         return None
     integrations = [
         integration
-        for integration in Integration.objects.filter(organization_id=source.organization_id)
+        for integration in Integration.objects.filter(organization_id=source.organization_id).only(
+            "id", "state", "event_types"
+        )
         if integration.subscribes_to(event_type)
     ]
     if not integrations:
         return None
     now = timezone.now()
-    data = canonical_json(build_data(event_type, source))
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                event = Event.objects.create(
-                    organization_id=source.organization_id,
-                    event_type=event_type,
-                    occurred_at=now,
-                    data=data,
-                    source_id=source.pk,
-                )
-        except IntegrityError:
+    event = Event(
+        organization_id=source.organization_id,
+        event_type=event_type,
+        occurred_at=now,
+        data=canonical_json(build_data(event_type, source)),
+        source_id=source.pk,
+    )
+    with transaction.atomic(savepoint=False):
+        if not _insert_once(event):
             logger.info("%s for %s was already emitted", event_type, source.pk)
             return None
         deliveries = Delivery.objects.bulk_create(
@@ -71,6 +71,28 @@ def event_emit(*, event_type: str, source) -> Event | None:
         )
     _ring_after_commit(d.integration_id for d in deliveries if d.status == Status.PENDING)
     return event
+
+
+_INSERT_ONCE_FIELDS = ("id", "organization_id", "event_type", "occurred_at", "data", "source_id", "is_test")
+
+
+def _insert_once(event: Event) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING: False when (event_type, source_id) is already there.
+
+    The unique index decides, even between two connections saving the same call at once; no
+    savepoint is needed, so the save stays a single transaction without extra round trips.
+    """
+    fields = [Event._meta.get_field(name) for name in _INSERT_ONCE_FIELDS]
+    values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
+    sql = (
+        f"INSERT INTO {Event._meta.db_table} ({', '.join(f.column for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        inserted = cursor.fetchone() is not None
+    event._state.adding, event._state.db = not inserted, connection.alias
+    return inserted
 
 
 def _new_delivery(event: Event, integration: Integration, now: dt.datetime) -> Delivery:

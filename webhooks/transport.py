@@ -7,10 +7,12 @@
   while TLS is still verified against the hostname (requests-hardened's pinning design). The
   session is requests-hardened's: redirects are never followed.
 - Total deadline: requests only knows per-operation timeouts, so a server trickling a byte a
-  second would never time out. A watchdog timer shuts the attempt's sockets down when the
-  deadline passes, whatever phase the request is in.
+  second would never time out. A watchdog (one reaper thread per process) shuts the attempt's
+  sockets down when the deadline passes, whatever phase the request is in.
 - Bounded read: at most WEBHOOKS_RESPONSE_READ_MAX bytes of the body are read.
 """
+import heapq
+import os
 import re
 import socket
 import threading
@@ -50,10 +52,9 @@ class _Deadline:
         self.seconds = seconds
         self.expires = time.monotonic() + seconds
         self.expired = False
+        self.finished = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def remaining(self) -> float:
         return max(0.001, self.expires - time.monotonic())
@@ -67,22 +68,59 @@ class _Deadline:
             else:
                 self._sockets.append(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
+            if self.finished:
+                return
             self.expired = True
             for sock in self._sockets:
                 _shutdown(sock)
 
     def __enter__(self) -> "_Deadline":
         _local.deadline = self
-        self._timer.start()
+        _reaper.add(self)
         return self
 
     def __exit__(self, *exc) -> None:
-        self._timer.cancel()
         with self._lock:
+            self.finished = True
             self._sockets.clear()
         _local.deadline = None
+
+
+class _Reaper:
+    """One thread per process that expires deadlines in time order (no thread per attempt)."""
+
+    def __init__(self):
+        self._heap: list = []
+        self._condition = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = None
+
+    def add(self, deadline: _Deadline) -> None:
+        with self._condition:
+            if self._pid != os.getpid():  # first use in this process (or after a fork)
+                self._heap, self._pid = [], os.getpid()
+                self._thread = threading.Thread(target=self._run, name="webhooks-deadlines", daemon=True)
+                self._thread.start()
+            heapq.heappush(self._heap, (deadline.expires, id(deadline), deadline))
+            self._condition.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._heap:
+                    self._condition.wait()
+                expires, _, deadline = self._heap[0]
+                wait = expires - time.monotonic()
+                if wait > 0:
+                    self._condition.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+            deadline.expire()
+
+
+_reaper = _Reaper()
 
 
 def _shutdown(sock: socket.socket) -> None:
