@@ -282,15 +282,21 @@ def drain(*, integration_id) -> int:
         return 0  # another drain has it; it will see our deliveries
     sent, out_of_time = 0, False
     stop_at = time.monotonic() + setting("DRAIN_SECONDS")
+    limit = setting("ENDPOINT_CONCURRENCY")
     try:
         while True:
             if time.monotonic() > stop_at:
                 out_of_time = True
                 break
-            doorbell.clear(integration_id)
-            batch = claim(integration_id=integration_id, limit=setting("ENDPOINT_CONCURRENCY"))
+            # While we drain, saves need not ring: keep the bell up. When nothing is left, take
+            # it down and look once more, so that a save racing with our exit rings anew.
+            doorbell.hold(integration_id)
+            batch = claim(integration_id=integration_id, limit=limit)
             if not batch:
-                break
+                doorbell.clear(integration_id)
+                batch = claim(integration_id=integration_id, limit=limit)
+                if not batch:
+                    break
             sent += len(attempt_batch(batch))
     finally:
         _with_reconnect(partial(_unlock, integration_id))
@@ -320,7 +326,8 @@ class _Doorbell:
     Any doubt rings: without Redis, or with Redis unreachable, every commit publishes.
     """
 
-    TTL_MS = 5000
+    TTL_MS = 5000  # a queued drain's bell; a running drain holds it longer
+    HOLD_MS = 30000
 
     def __init__(self):
         self._client = None
@@ -340,6 +347,14 @@ class _Doorbell:
             return client is None or bool(client.set(f"webhooks:bell:{integration_id}", 1, nx=True, px=self.TTL_MS))
         except Exception:  # noqa: BLE001 - ring anyway
             return True
+
+    def hold(self, integration_id) -> None:
+        try:
+            client = self._redis()
+            if client is not None:
+                client.set(f"webhooks:bell:{integration_id}", 1, px=self.HOLD_MS)
+        except Exception:  # noqa: BLE001 - without the bell, saves ring: only more drains
+            pass
 
     def clear(self, integration_id) -> None:
         try:

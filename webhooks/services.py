@@ -4,6 +4,7 @@ disable, release held, prune. Attempts themselves are the engine's (engine.py).
 Services take keyword-only arguments. Network I/O never happens inside a database transaction.
 """
 import datetime as dt
+import json
 import logging
 import uuid
 from functools import partial
@@ -41,18 +42,13 @@ def event_emit(*, event_type: str, source) -> Event | None:
 
     Runs inside the transaction that saved `source` (or opens one). Does nothing when no
     integration of the organization subscribes, and nothing when this event was already
-    emitted for `source`. Kept to four statements: it is on the path of every save.
+    emitted for `source`. It is on the path of every save, so it is three plain statements
+    (who subscribes; the event, unless already there; the deliveries) without ORM machinery.
     """
     if not setting("ENABLED"):
         return None
-    integrations = [
-        integration
-        for integration in Integration.objects.filter(organization_id=source.organization_id).only(
-            "id", "state", "event_types"
-        )
-        if integration.subscribes_to(event_type)
-    ]
-    if not integrations:
+    subscribers = _subscribers(source.organization_id, event_type)
+    if not subscribers:
         return None
     now = timezone.now()
     event = Event(
@@ -63,42 +59,63 @@ def event_emit(*, event_type: str, source) -> Event | None:
         source_id=source.pk,
     )
     with transaction.atomic(savepoint=False):
-        if not _insert_once(event):
+        # ON CONFLICT DO NOTHING: the unique (event_type, source_id) index decides, even between
+        # two connections saving the same call at once, with no savepoint.
+        if not _insert_rows(Event, _EVENT_FIELDS, [event], suffix="ON CONFLICT DO NOTHING RETURNING id"):
             logger.info("%s for %s was already emitted", event_type, source.pk)
             return None
-        deliveries = Delivery.objects.bulk_create(
-            [_new_delivery(event, integration, now) for integration in integrations]
-        )
+        deliveries = [_new_delivery(event, integration_id, active, now) for integration_id, active in subscribers]
+        _insert_rows(Delivery, _DELIVERY_FIELDS, deliveries)
     _ring_after_commit(d.integration_id for d in deliveries if d.status == Status.PENDING)
     return event
 
 
-_INSERT_ONCE_FIELDS = ("id", "organization_id", "event_type", "occurred_at", "data", "source_id", "is_test")
+_EVENT_FIELDS = ("id", "organization_id", "event_type", "occurred_at", "data", "source_id", "is_test")
+_DELIVERY_FIELDS = (
+    "id", "event_id", "integration_id", "status", "attempts", "round_start", "next_attempt_at", "enqueued_at",
+    "created_at",
+)
 
 
-def _insert_once(event: Event) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING: False when (event_type, source_id) is already there.
+def _subscribers(organization_id, event_type: str) -> list[tuple]:
+    """(integration id, is active) of the organization's integrations subscribed to `event_type`."""
+    table = Integration._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, state, event_types FROM {table} WHERE organization_id = %s",
+            [Integration._meta.get_field("organization").get_db_prep_value(organization_id, connection)],
+        )
+        rows = cursor.fetchall()
+    found = []
+    for integration_id, state, event_types in rows:
+        if event_type in (json.loads(event_types) if isinstance(event_types, str) else event_types):
+            found.append((Integration._meta.pk.to_python(integration_id), state == Integration.State.ACTIVE))
+    return found
 
-    The unique index decides, even between two connections saving the same call at once; no
-    savepoint is needed, so the save stays a single transaction without extra round trips.
-    """
-    fields = [Event._meta.get_field(name) for name in _INSERT_ONCE_FIELDS]
-    values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
+
+def _insert_rows(model, names: tuple, instances: list, *, suffix: str = "") -> list:
+    """One INSERT of `instances` (values prepared by the model's fields); returns RETURNING rows."""
+    fields = [model._meta.get_field(name) for name in names]
+    row = f"({', '.join(['%s'] * len(fields))})"
     sql = (
-        f"INSERT INTO {Event._meta.db_table} ({', '.join(f.column for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING id"
+        f"INSERT INTO {model._meta.db_table} ({', '.join(f.column for f in fields)}) "
+        f"VALUES {', '.join([row] * len(instances))} {suffix}"
     )
+    values = [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in instances for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
-        inserted = cursor.fetchone() is not None
-    event._state.adding, event._state.db = not inserted, connection.alias
-    return inserted
+        returned = cursor.fetchall() if "RETURNING" in suffix else []
+    for obj in instances:
+        obj._state.adding, obj._state.db = False, connection.alias
+    return returned
 
 
-def _new_delivery(event: Event, integration: Integration, now: dt.datetime) -> Delivery:
-    if integration.is_active:
-        return Delivery(event=event, integration=integration, next_attempt_at=now, enqueued_at=now)
-    return Delivery(event=event, integration=integration, status=Status.HELD)
+def _new_delivery(event: Event, integration_id, active: bool, now: dt.datetime) -> Delivery:
+    if active:
+        return Delivery(
+            event=event, integration_id=integration_id, next_attempt_at=now, enqueued_at=now, created_at=now
+        )
+    return Delivery(event=event, integration_id=integration_id, status=Status.HELD, created_at=now)
 
 
 # --- Attempting ---------------------------------------------------------------------------
