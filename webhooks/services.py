@@ -58,16 +58,38 @@ def event_emit(*, event_type: str, source) -> Event | None:
         data=canonical_json(build_data(event_type, source)),
         source_id=source.pk,
     )
+    deliveries = [_new_delivery(event, integration_id, active, now) for integration_id, active in subscribers]
     with transaction.atomic(savepoint=False):
-        # ON CONFLICT DO NOTHING: the unique (event_type, source_id) index decides, even between
-        # two connections saving the same call at once, with no savepoint.
-        if not _insert_rows(Event, _EVENT_FIELDS, [event], suffix="ON CONFLICT DO NOTHING RETURNING id"):
+        if not _insert_event_and_deliveries(event, deliveries):
             logger.info("%s for %s was already emitted", event_type, source.pk)
             return None
-        deliveries = [_new_delivery(event, integration_id, active, now) for integration_id, active in subscribers]
-        _insert_rows(Delivery, _DELIVERY_FIELDS, deliveries)
     _ring_after_commit(d.integration_id for d in deliveries if d.status == Status.PENDING)
     return event
+
+
+def _insert_event_and_deliveries(event: Event, deliveries: list[Delivery]) -> bool:
+    """Insert the event unless (event_type, source_id) is already there, and its deliveries.
+
+    ON CONFLICT DO NOTHING lets the unique index decide, even between two connections saving
+    the same call at once, with no savepoint. On PostgreSQL both inserts are one statement.
+    """
+    if connection.vendor != "postgresql":
+        if not _insert_rows(Event, _EVENT_FIELDS, [event], suffix="ON CONFLICT DO NOTHING RETURNING id"):
+            return False
+        _insert_rows(Delivery, _DELIVERY_FIELDS, deliveries)
+        return True
+    event_sql, event_values = _values_sql(Event, _EVENT_FIELDS, [event])
+    delivery_sql, delivery_values = _values_sql(Delivery, _DELIVERY_FIELDS, deliveries, event_column=True)
+    sql = (
+        f"WITH e AS (INSERT INTO {Event._meta.db_table} {event_sql} ON CONFLICT DO NOTHING RETURNING id) "
+        f"INSERT INTO {Delivery._meta.db_table} {delivery_sql} RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, event_values + delivery_values)
+        inserted = bool(cursor.fetchall())
+    for obj in (event, *deliveries):
+        obj._state.adding, obj._state.db = not inserted, connection.alias
+    return inserted
 
 
 _EVENT_FIELDS = ("id", "organization_id", "event_type", "occurred_at", "data", "source_id", "is_test")
@@ -93,17 +115,33 @@ def _subscribers(organization_id, event_type: str) -> list[tuple]:
     return found
 
 
-def _insert_rows(model, names: tuple, instances: list, *, suffix: str = "") -> list:
-    """One INSERT of `instances` (values prepared by the model's fields); returns RETURNING rows."""
+def _values_sql(model, names: tuple, instances: list, *, event_column: bool = False) -> tuple[str, list]:
+    """`(columns) VALUES (…), (…)` with values prepared by the model's fields.
+
+    With `event_column`, the event_id column is taken from the CTE `e` instead (PostgreSQL):
+    `(columns) SELECT … FROM e, (VALUES …) AS v`, so nothing is inserted when `e` is empty.
+    """
     fields = [model._meta.get_field(name) for name in names]
-    row = f"({', '.join(['%s'] * len(fields))})"
-    sql = (
-        f"INSERT INTO {model._meta.db_table} ({', '.join(f.column for f in fields)}) "
-        f"VALUES {', '.join([row] * len(instances))} {suffix}"
-    )
+    if event_column:
+        fields = [f for f in fields if f.attname != "event_id"]
     values = [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in instances for f in fields]
+    row = f"({', '.join(['%s'] * len(fields))})"
+    rows = ", ".join([row] * len(instances))
+    columns = [f.column for f in fields]
+    if not event_column:
+        return f"({', '.join(columns)}) VALUES {rows}", values
+    casts = [f"v.{c}::{f.db_type(connection)}" for f, c in zip(fields, columns)]
+    return (
+        f"(event_id, {', '.join(columns)}) SELECT e.id, {', '.join(casts)} FROM e, (VALUES {rows}) AS v({', '.join(columns)})",
+        values,
+    )
+
+
+def _insert_rows(model, names: tuple, instances: list, *, suffix: str = "") -> list:
+    """One INSERT of `instances`; returns the RETURNING rows."""
+    sql, values = _values_sql(model, names, instances)
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(f"INSERT INTO {model._meta.db_table} {sql} {suffix}", values)
         returned = cursor.fetchall() if "RETURNING" in suffix else []
     for obj in instances:
         obj._state.adding, obj._state.db = False, connection.alias
