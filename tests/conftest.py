@@ -56,8 +56,9 @@ def make_integration(organization):
 
 
 @pytest.fixture
-def no_broker():
+def no_broker(settings):
     """Record what would be published instead of publishing (the worker tests publish for real)."""
+    settings.WEBHOOKS_RING_IN_BACKGROUND = False  # so that the publish is seen at commit
     with mock.patch("webhooks.tasks.drain.apply_async") as apply_async, \
             mock.patch("webhooks.engine.doorbell.ring", return_value=True):
         yield apply_async

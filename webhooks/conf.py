@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     # Retries due sooner than this go to the broker with a countdown; later ones wait for
     # the sweep. Must stay below the broker's visibility timeout.
     "MAX_COUNTDOWN": 60.0,
+    # Publish a save's doorbell from a background thread, so saves never wait on the broker.
+    "RING_IN_BACKGROUND": True,
     # Requests in flight at once to one integration (also the size of a claimed batch).
     "ENDPOINT_CONCURRENCY": 16,
     # Threads per worker process that wait on receivers, shared by all integrations.

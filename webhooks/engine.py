@@ -10,6 +10,9 @@ large it is (claim, load, insert attempts, update deliveries, update the integra
 """
 import datetime as dt
 import logging
+import os
+import queue
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -366,6 +369,41 @@ class _Doorbell:
 
 
 doorbell = _Doorbell()
+
+
+class _Ringer:
+    """Rings from a background thread, so that a save never waits on Redis (or on a Redis that
+    is down). Rings queued in a process that dies are found by the sweep."""
+
+    MAX_QUEUED = 10_000
+
+    def __init__(self):
+        self._queue: queue.Queue | None = None
+        self._pid = None
+        self._lock = threading.Lock()
+
+    def submit(self, integration_ids) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # first use in this process (or after a fork)
+                self._queue, self._pid = queue.Queue(self.MAX_QUEUED), os.getpid()
+                threading.Thread(target=self._run, name="webhooks-ringer", daemon=True).start()
+        try:
+            self._queue.put_nowait(list(integration_ids))
+        except queue.Full:
+            logger.warning("ring queue full; the sweep will send these deliveries")
+
+    def _run(self) -> None:
+        while True:
+            pending = set(self._queue.get())
+            while not self._queue.empty():  # coalesce what piled up meanwhile
+                pending.update(self._queue.get_nowait())
+            try:
+                ring(sorted(pending, key=str))
+            except Exception:  # noqa: BLE001 - the sweep recovers
+                logger.exception("ringing failed; the sweep will send these deliveries")
+
+
+ringer = _Ringer()
 
 
 def sweep(*, limit: int = 1000) -> int:

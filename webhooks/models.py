@@ -71,7 +71,8 @@ class Event(models.Model):
     """One happening, with its `data` serialized once, in the documentation's key order."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: writes are on every save, and only deleting an organization reads it.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     event_type = models.CharField(max_length=40, choices=EventType.choices)
     occurred_at = models.DateTimeField()
     data = models.TextField(help_text="The payload's `data` object as JSON text.")
@@ -106,9 +107,10 @@ class Delivery(models.Model):
         HELD = "held", "Held (integration disabled)"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    # Both foreign keys are covered by the leading columns of the indexes below.
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     integration = models.ForeignKey(
-        Integration, on_delete=models.CASCADE, related_name="deliveries"
+        Integration, on_delete=models.CASCADE, related_name="deliveries", db_index=False
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0, help_text="Attempts made, in all.")
@@ -137,7 +139,8 @@ class Delivery(models.Model):
                 condition=Q(status="pending"),
                 name="delivery_due_idx",
             ),
-            models.Index(fields=["integration", "status"], name="delivery_hook_status_idx"),
+            # A drain's claim (integration, pending, due first); held counts; cascades.
+            models.Index(fields=["integration", "status", "next_attempt_at"], name="delivery_hook_due_idx"),
         ]
 
     def __str__(self) -> str:
@@ -158,7 +161,7 @@ class Attempt(models.Model):
         DNS = "dns", "DNS error"
         REFUSED = "refused", "Refused destination"
 
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_set")
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_set", db_index=False)
     number = models.PositiveIntegerField()
     started_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField()

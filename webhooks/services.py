@@ -30,7 +30,11 @@ class ServiceError(Exception):
 
 def _ring_after_commit(integration_ids, *, force: bool = False) -> None:
     integration_ids = sorted(set(integration_ids), key=str)
-    if integration_ids:
+    if not integration_ids:
+        return
+    if setting("RING_IN_BACKGROUND") and not force:
+        transaction.on_commit(partial(engine.ringer.submit, integration_ids), robust=True)
+    else:
         transaction.on_commit(partial(engine.ring, integration_ids, force=force), robust=True)
 
 
