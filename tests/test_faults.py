@@ -134,7 +134,11 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_never_overlaps(tmp_path,
         assert wait_until(lambda: Delivery.objects.filter(status="succeeded").count() == 60, timeout=120)
     finally:
         second.stop()
-    received = list(receiver.received)
+    assert_each_delivered_never_twice_at_once(receiver.received)
+
+
+def assert_each_delivered_never_twice_at_once(received) -> None:
+    """Every delivery arrived, signed, and no two requests of one delivery overlapped in time."""
     by_id = defaultdict(list)
     for item in received:
         by_id[item.delivery_id].append((item.at, item.done_at))
@@ -144,6 +148,33 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_never_overlaps(tmp_path,
         for (_, end), (start, _) in zip(spans, spans[1:]):
             assert start >= end, f"{delivery_id} was attempted twice at the same time"
     assert all(r.problems == [] for r in received)
+
+
+def test_two_workers_on_the_same_queues_share_the_work_without_overlap(tmp_path, organization, make_integration, receiver):
+    # given: two worker processes (with their beats) consuming the same Redis queue
+    broker_url = "redis://127.0.0.1:6379/12"
+    redis.Redis.from_url(broker_url).flushdb()
+
+    def slowish(received):
+        time.sleep(0.05)
+        return 200, b"", {}
+
+    receiver.responder = slowish
+    for index in range(4):
+        make_integration(receiver.url, name=f"hook {index}")
+    workers = [WorkerProcess(tmp_path / f"worker{i}.log", CELERY_BROKER_URL=broker_url).start() for i in range(2)]
+    try:
+        # when: 100 calls, 400 deliveries, saved from another process
+        save_calls(organization, 100, "call", broker_url)
+        # then
+        assert wait_until(lambda: Delivery.objects.filter(status="succeeded").count() == 400, timeout=120)
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert len({r.delivery_id for r in receiver.received}) == 400
+    assert_each_delivered_never_twice_at_once(receiver.received)
+    worked = [w.log_path.read_text().count("webhooks.tasks.drain") for w in workers]
+    assert all(worked), f"drain tasks per worker: {worked}"
 
 
 def test_a_dropped_database_connection_during_a_delivery_is_survived(celery_worker, organization, make_integration, receiver):
