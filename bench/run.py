@@ -11,6 +11,7 @@ counts to try the harness.
 """
 import argparse
 import json
+from contextlib import contextmanager
 import multiprocessing
 import os
 import platform
@@ -115,13 +116,8 @@ class Worker:
         )
         time.sleep(3)
 
-    @property
-    def pids(self) -> list[int]:
-        children = Path(f"/proc/{self.worker.pid}/task").exists() and _children(self.worker.pid)
-        return [self.worker.pid, *(children or [])]
-
     def cpu(self) -> float:
-        return sum(cpu_seconds(pid) for pid in self.pids)
+        return cpu_seconds(self.worker.pid)  # one process: the pool is threads
 
     def stop(self) -> None:
         for proc in (self.beat, self.worker):
@@ -132,11 +128,6 @@ class Worker:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
 # --- database ----------------------------------------------------------------------------------
@@ -180,6 +171,20 @@ def delivery_calls() -> dict[str, str]:
     from webhooks.models import Delivery
 
     return {str(d): str(c) for d, c in Delivery.objects.values_list("id", "event__source_id")}
+
+
+@contextmanager
+def running(workdir: Path, name: str, *, integrations: int = 1, extra_urls=()):
+    """A clean database, a receiver, an organization with its integrations, and a worker."""
+    reset()
+    receivers = Receivers(workdir, name)
+    organization = organization_with([receivers.url] * integrations + list(extra_urls))
+    worker = Worker(workdir)
+    try:
+        yield receivers, organization, worker
+    finally:
+        worker.stop()
+        receivers.stop()
 
 
 # --- saving calls ------------------------------------------------------------------------------
@@ -280,30 +285,20 @@ def bare_limit(workdir: Path, seconds: float) -> dict:
 
 
 def throughput(workdir: Path, calls: int, integrations: int, name: str) -> dict:
-    reset()
-    receivers = Receivers(workdir, name)
-    organization = organization_with([receivers.url] * integrations)
-    worker = Worker(workdir)
-    cpu_before = worker.cpu()
-    saves = save_calls(organization, calls)
-    rows = wait_for_receipts(receivers, calls * integrations, timeout=600)
-    # one call → `integrations` deliveries; latency is per delivery from its call's save
-    result = summarize(rows, saves, calls * integrations)
-    result.update(worker_cpu_s=round(worker.cpu() - cpu_before, 1), receiver_cpu_s=round(receivers.cpu(), 1))
-    worker.stop()
-    receivers.stop()
+    with running(workdir, name, integrations=integrations) as (receivers, organization, worker):
+        cpu_before = worker.cpu()
+        saves = save_calls(organization, calls)
+        rows = wait_for_receipts(receivers, calls * integrations, timeout=600)
+        # one call → `integrations` deliveries; latency is per delivery from its call's save
+        result = summarize(rows, saves, calls * integrations)
+        result.update(worker_cpu_s=round(worker.cpu() - cpu_before, 1), receiver_cpu_s=round(receivers.cpu(), 1))
     return result
 
 
 def latency(workdir: Path, rate: float, seconds: float) -> dict:
-    reset()
-    receivers = Receivers(workdir, "latency")
-    organization = organization_with([receivers.url])
-    worker = Worker(workdir)
-    saves = save_calls(organization, int(rate * seconds), processes=1, rate=rate)
-    rows = wait_for_receipts(receivers, len(saves), timeout=120)
-    worker.stop()
-    receivers.stop()
+    with running(workdir, "latency") as (receivers, organization, _):
+        saves = save_calls(organization, int(rate * seconds), processes=1, rate=rate)
+        rows = wait_for_receipts(receivers, len(saves), timeout=120)
     return summarize(rows, saves, len(saves))
 
 
@@ -358,46 +353,33 @@ def isolation(workdir: Path, calls: int) -> dict:
 
 
 def _healthy_beside(workdir: Path, calls: int, with_dead: bool) -> dict:
-    reset()
-    healthy = Receivers(workdir, f"healthy-{with_dead}")
-    dead = Receivers(workdir, "dead", processes=1, mode="silent") if with_dead else None
-    organization = organization_with([healthy.url] + ([dead.url] if dead else []))
-    worker = Worker(workdir)
-    saves = save_calls(organization, calls)
-    rows = wait_for_receipts(healthy, calls, timeout=600)
-    from webhooks.models import Integration
-
-    healthy_id = Integration.objects.get(target_url=healthy.url).id
     from webhooks.models import Delivery
 
-    healthy_deliveries = set(str(d) for d in Delivery.objects.filter(integration_id=healthy_id).values_list("id", flat=True))
-    result = summarize([r for r in rows if r[1] in healthy_deliveries], saves, calls)
+    dead = Receivers(workdir, "dead", processes=1, mode="silent") if with_dead else None
+    try:
+        with running(workdir, f"healthy-{with_dead}", extra_urls=[dead.url] if dead else []) as (healthy, organization, _):
+            saves = save_calls(organization, calls)
+            rows = wait_for_receipts(healthy, calls, timeout=600)
+            mine = {str(d) for d in Delivery.objects.filter(integration__target_url=healthy.url).values_list("id", flat=True)}
+            result = summarize([r for r in rows if r[1] in mine], saves, calls)
+    finally:
+        if dead:
+            dead.stop()
     if dead:
         result["dead_requests_seen"] = len(dead.receipts())
-        dead.stop()
-    worker.stop()
-    healthy.stop()
     return result
 
 
 def memory(workdir: Path, small: int, large: int) -> dict:
-    reset()
-    receivers = Receivers(workdir, "memory")
-    organization = organization_with([receivers.url])
-    worker = Worker(workdir)
-    saves = save_calls(organization, small)
-    wait_for_receipts(receivers, small, timeout=300)
-    after_small = {"peak_rss_mb": round(peak_rss_mb(worker.worker.pid), 1), "rss_mb": round(rss_mb(worker.worker.pid), 1)}
-    remaining = large - small
-    batch = 10_000
-    while remaining > 0:
-        saves.update(save_calls(organization, min(batch, remaining)))
-        remaining -= min(batch, remaining)
-    rows = wait_for_receipts(receivers, large, timeout=1800)
-    after_large = {"peak_rss_mb": round(peak_rss_mb(worker.worker.pid), 1), "rss_mb": round(rss_mb(worker.worker.pid), 1)}
+    with running(workdir, "memory") as (receivers, organization, worker):
+        save_calls(organization, small)
+        wait_for_receipts(receivers, small, timeout=300)
+        after_small = {"peak_rss_mb": round(peak_rss_mb(worker.worker.pid), 1), "rss_mb": round(rss_mb(worker.worker.pid), 1)}
+        for start in range(small, large, 10_000):
+            save_calls(organization, min(10_000, large - start))
+        rows = wait_for_receipts(receivers, large, timeout=1800)
+        after_large = {"peak_rss_mb": round(peak_rss_mb(worker.worker.pid), 1), "rss_mb": round(rss_mb(worker.worker.pid), 1)}
     counts = Counter(r[1] for r in rows)
-    worker.stop()
-    receivers.stop()
     return {
         f"after_{small}": after_small,
         f"after_{large}": after_large,
