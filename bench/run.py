@@ -109,7 +109,11 @@ class Worker:
     def __init__(self, workdir: Path, **env):
         log = open(workdir / "worker.log", "ab")
         full_env = {**os.environ, **env}
-        self.worker = subprocess.Popen([str(ROOT / "scripts/worker")], cwd=ROOT, env=full_env, stdout=log, stderr=log, start_new_session=True)
+        self.workers = [
+            subprocess.Popen([str(ROOT / "scripts/worker"), "-n", f"bench{i}@%h"], cwd=ROOT, env=full_env, stdout=log, stderr=log, start_new_session=True)
+            for i in range(int(os.environ.get("BENCH_WORKERS", "1")))
+        ]
+        self.worker = self.workers[0]
         self.beat = subprocess.Popen(
             [str(ROOT / "scripts/beat")], cwd=ROOT, stdout=log, stderr=log, start_new_session=True,
             env={**full_env, "BEAT_SCHEDULE_FILE": str(workdir / "beat-schedule")},
@@ -117,12 +121,12 @@ class Worker:
         time.sleep(3)
 
     def cpu(self) -> float:
-        return cpu_seconds(self.worker.pid)  # one process: the pool is threads
+        return sum(cpu_seconds(w.pid) for w in self.workers)  # each a single process: the pool is threads
 
     def stop(self) -> None:
-        for proc in (self.beat, self.worker):
+        for proc in (self.beat, *self.workers):
             os.killpg(proc.pid, signal.SIGTERM)
-        for proc in (self.beat, self.worker):
+        for proc in (self.beat, *self.workers):
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
