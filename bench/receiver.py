@@ -9,7 +9,6 @@ bottleneck (the benchmark reports its CPU time next to the figures to show it).
 import asyncio
 import hashlib
 import hmac
-import os
 import signal
 import socket
 import sys

@@ -142,10 +142,11 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Webhooks (defaults and meaning in webhooks/conf.py) ------------------------------
-globals().update(webhook_settings_from_environment(env))
+_webhooks = webhook_settings_from_environment(env)
+globals().update(_webhooks)
 
 CELERY_BEAT_SCHEDULE = {
-    "webhooks-sweep": {"task": "webhooks.tasks.sweep", "schedule": WEBHOOKS_SWEEP_INTERVAL},
+    "webhooks-sweep": {"task": "webhooks.tasks.sweep", "schedule": _webhooks["WEBHOOKS_SWEEP_INTERVAL"]},
     "webhooks-prune": {"task": "webhooks.tasks.prune", "schedule": 3600.0},
 }
 

@@ -2,6 +2,7 @@
 nothing is half-written. The README's table lists these cases."""
 
 import pytest
+from django.db import IntegrityError
 from django.urls import reverse
 
 from inboundflow.models import Call
@@ -84,6 +85,6 @@ def test_a_transcript_with_nul_and_broken_characters_is_kept_and_delivered(organ
 
 def test_a_call_that_cannot_be_saved_writes_no_event(organization, make_integration, receiver):
     make_integration(receiver.url)
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrityError):
         completed_call(organization, ended_at=None)  # completed without an end time: refused by the database
     assert (Call.objects.count(), Event.objects.count(), Delivery.objects.count()) == (0, 0, 0)
