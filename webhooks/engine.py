@@ -108,8 +108,9 @@ def claim(*, limit: int, integration_id=None, delivery_ids=None) -> list[Deliver
         where, params = f"id IN ({', '.join(['%s'] * len(ids))})", ids
     lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     sql = _CLAIM_SQL.format(where=where, lock=lock)
+    at = connection.ops.adapt_datetimefield_value  # the column's own format (SQLite stores text)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [lease, *params, now + dt.timedelta(seconds=1), now, limit])
+        cursor.execute(sql, [at(lease), *params, at(now + dt.timedelta(seconds=1)), at(now), limit])
         claimed = [row[0] for row in cursor.fetchall()]
     if not claimed:
         return []
