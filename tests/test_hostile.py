@@ -4,7 +4,6 @@ import datetime as dt
 import socket
 import ssl
 import struct
-import threading
 import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
@@ -19,51 +18,11 @@ from webhooks.devtools.receiver import Receiver
 from webhooks.models import Delivery
 
 from .conftest import completed_call
+from .helpers.servers import RawServer
 
 
 def post(url):
     return transport.post(url, body=b'{"a":1}', headers={"Content-Type": "application/json"})
-
-
-class RawServer:
-    """A listening socket on 127.0.0.1 whose connections are handled by `handle(conn)`."""
-
-    def __init__(self, handle, ssl_context=None):
-        self.handle = handle
-        self.ssl_context = ssl_context
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.closed = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def port(self):
-        return self.sock.getsockname()[1]
-
-    def url(self, host="127.0.0.1", scheme="http"):
-        return f"{scheme}://{host}:{self.port}/hook"
-
-    def _serve(self):
-        while not self.closed.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
-
-    def _run(self, conn):
-        try:
-            self.handle(conn, self)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.closed.set()
-        self.sock.close()
 
 
 def trickle(conn, server):

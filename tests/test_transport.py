@@ -1,7 +1,6 @@
 """The HTTP edge. `responses` for the mapping of outcomes; real loopback sockets for what a
 mock cannot show (the total deadline, the address filter, redirects)."""
 import socket
-import threading
 import time
 
 import pytest
@@ -11,6 +10,8 @@ from django.test import override_settings
 
 from webhooks import transport
 from webhooks.devtools.receiver import Receiver, always
+
+from .helpers.servers import RawServer
 
 URL = "https://hooks.example.com/catch/123/abc"
 
@@ -86,49 +87,24 @@ def test_plain_http_is_refused_before_any_connection():
 # --- Real sockets on 127.0.0.1 --------------------------------------------------------------
 
 
-class TrickleServer:
-    """Accepts one connection and sends a response one byte every `interval` seconds."""
-
-    def __init__(self, interval: float = 0.1):
-        self.interval = interval
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
-
-    def _serve(self):
-        conn, _ = self.sock.accept()
-        conn.recv(65536)
-        response = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n" + b"X-Pad: " + b"a" * 10_000
-        for byte in response:
-            if self.stop.is_set():
-                break
-            try:
-                conn.send(bytes([byte]))
-            except OSError:
-                break
-            time.sleep(self.interval)
-        conn.close()
-
-    def close(self):
-        self.stop.set()
-        self.sock.close()
+def trickle_headers(conn, server):
+    """Answer a byte every 0.1 s, headers without end: every read is quick, the whole is not."""
+    conn.recv(65536)
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nX-Pad: " + b"a" * 10_000:
+        if server.closed.is_set():
+            return
+        conn.send(bytes([byte]))
+        time.sleep(0.1)
 
 
 def test_a_trickling_server_is_cut_at_the_total_deadline():
-    # given: a server that never stops sending, a byte every 0.1 s (each read is quick)
-    server = TrickleServer()
-    try:
+    # given: a server that never stops sending, a byte every 0.1 s
+    with RawServer(trickle_headers) as server:
         # when
         started = time.monotonic()
-        result = post(server.url, timeout=1.5)
+        result = post(server.url(), timeout=1.5)
         elapsed = time.monotonic() - started
-    finally:
-        server.close()
-    # then: cut at the deadline, not after the (100 s) response
+    # then: cut at the deadline, not after the (1000 s) response
     assert result.error_class == "timeout"
     assert 1.4 <= elapsed < 4
 
