@@ -109,6 +109,24 @@ def test_a_trickling_server_is_cut_at_the_total_deadline():
     assert 1.4 <= elapsed < 4
 
 
+def trickle_tls_record(conn, server):
+    """Start a 16 KB TLS record and send its body a byte every 0.1 s: a handshake that crawls."""
+    conn.recv(65536)  # the ClientHello
+    conn.send(b"\x16\x03\x03\x40\x00")
+    while not server.closed.is_set():
+        conn.send(b"\x00")
+        time.sleep(0.1)
+
+
+def test_a_crawling_tls_handshake_is_cut_at_the_total_deadline():
+    with RawServer(trickle_tls_record) as server:
+        started = time.monotonic()
+        result = post(server.url(scheme="https"), timeout=1.5)
+        elapsed = time.monotonic() - started
+    assert result.error_class in ("timeout",), result
+    assert 1.4 <= elapsed < 4
+
+
 def test_a_silent_server_is_cut_at_the_total_deadline():
     sock = socket.create_server(("127.0.0.1", 0))  # accepts (backlog) and never answers
     try:

@@ -147,6 +147,8 @@ class _WatchedConnectionMixin:
         sock = super()._new_conn()
         _watch(sock)
         return sock
+    # The TLS handshake needs no watchdog: CPython runs the whole handshake against the socket
+    # timeout, which requests sets to the time left (tests/test_transport.py proves it).
 
     def connect(self):
         super().connect()
