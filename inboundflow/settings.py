@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "inboundflow",
     "webhooks",
 ]
@@ -106,6 +107,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "InboundFlow Webhooks API",
+    "DESCRIPTION": "Integrations (Settings → Integrations) and their deliveries, for your organization.",
+    "VERSION": "1.0.0",
+    "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "webhooks.events.EventType"},
 }
 
 # --- Celery -------------------------------------------------------------------------

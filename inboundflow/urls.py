@@ -2,12 +2,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView
 
 from webhooks.api import router
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="webhooks:integration-list"), name="home"),
     path("settings/integrations/", include("webhooks.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/", include(router.urls)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

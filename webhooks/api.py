@@ -5,6 +5,7 @@ from rest_framework import mixins, routers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 
 from . import services
 from .events import EventType
@@ -66,6 +67,8 @@ class DeliverySerializer(serializers.ModelSerializer):
 
 class OrganizationScoped:
     def organization_id(self):
+        if getattr(self, "swagger_fake_view", False):  # OpenAPI generation: no user
+            return None
         organization_id = self.request.user.organization_id
         if organization_id is None:
             raise NotFound("Your account does not belong to an organization.")
@@ -81,6 +84,11 @@ class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
     def perform_create(self, serializer):
         serializer.save(organization_id=self.organization_id())
 
+    @extend_schema(
+        request=inline_serializer("TestRequest", {"event_type": serializers.ChoiceField(EventType.choices, required=False)}),
+        responses={200: AttemptSerializer},
+        description="Send a sample of a subscribed event type now; recorded as a test, never counted.",
+    )
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         integration = self.get_object()
@@ -92,6 +100,11 @@ class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
             raise ValidationError({"event_type": str(error)})
         return Response(AttemptSerializer(attempt).data)
 
+    @extend_schema(
+        request=inline_serializer("EnableRequest", {"send_held": serializers.BooleanField(required=False)}),
+        responses={200: IntegrationSerializer},
+        description="Re-enable; with send_held, also send the deliveries held while disabled (`released` says how many).",
+    )
     @action(detail=True, methods=["post"])
     def enable(self, request, pk=None):
         integration = self.get_object()
@@ -101,6 +114,7 @@ class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
         released = services.integration_enable(integration=integration, send_held=send_held)
         return Response({**self.get_serializer(integration).data, "released": released})
 
+    @extend_schema(request=None, responses={200: IntegrationSerializer})
     @action(detail=True, methods=["post"])
     def disable(self, request, pk=None):
         integration = self.get_object()
@@ -127,6 +141,11 @@ class DeliveryViewSet(OrganizationScoped, mixins.ListModelMixin, mixins.Retrieve
             )
         return deliveries
 
+    @extend_schema(
+        request=None,
+        responses={202: DeliverySerializer, 409: OpenApiResponse(description="Already pending, or the integration is disabled.")},
+        description="Send again with the same delivery_id and body, starting a new round of retries.",
+    )
     @action(detail=True, methods=["post"])
     def redeliver(self, request, pk=None):
         delivery = self.get_object()
