@@ -199,7 +199,6 @@ def integration_send_test(*, integration: Integration, event_type: str | None = 
             enqueued_at=now,
             locked_until=now + dt.timedelta(seconds=setting("LEASE_SECONDS")),
         )
-    delivery.integration = integration
     return engine.attempt_batch([delivery])[0]
 
 
