@@ -18,20 +18,15 @@ from webhooks.devtools.receiver import Receiver
 from webhooks.models import Delivery
 
 from .conftest import completed_call
-from .helpers.servers import RawServer
+from .helpers.servers import RawServer, trickling
 
 
 def post(url):
     return transport.post(url, body=b'{"a":1}', headers={"Content-Type": "application/json"})
 
 
-def trickle(conn, server):
-    conn.recv(65536)
-    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000:
-        if server.closed.is_set():
-            return
-        conn.send(bytes([byte]))
-        time.sleep(1)  # one byte a second
+# A complete, valid response, one byte a second.
+trickle = trickling(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000, interval=1)
 
 
 def silent(conn, server):

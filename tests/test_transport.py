@@ -11,7 +11,7 @@ from django.test import override_settings
 from webhooks import transport
 from webhooks.devtools.receiver import Receiver, always
 
-from .helpers.servers import RawServer
+from .helpers.servers import RawServer, trickling
 
 URL = "https://hooks.example.com/catch/123/abc"
 
@@ -87,14 +87,8 @@ def test_plain_http_is_refused_before_any_connection():
 # --- Real sockets on 127.0.0.1 --------------------------------------------------------------
 
 
-def trickle_headers(conn, server):
-    """Answer a byte every 0.1 s, headers without end: every read is quick, the whole is not."""
-    conn.recv(65536)
-    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nX-Pad: " + b"a" * 10_000:
-        if server.closed.is_set():
-            return
-        conn.send(bytes([byte]))
-        time.sleep(0.1)
+# Headers without end, a byte every 0.1 s: every read is quick, the whole is not.
+trickle_headers = trickling(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nX-Pad: " + b"a" * 10_000, interval=0.1)
 
 
 def test_a_trickling_server_is_cut_at_the_total_deadline():

@@ -172,10 +172,12 @@ def _record(results: list, now: dt.datetime) -> list[Attempt]:
     for delivery, result, started_at in results:
         outcome = _outcome(delivery, result, now)
         number = delivery.attempts + 1
-        logger.info(
-            "delivery %s attempt %s to %s: %s -> %s", delivery.id, number, masked_url(delivery.integration.target_url),
-            result.status_code or result.error_class, outcome.verdict.value,
-        )
+        if logger.isEnabledFor(logging.INFO):  # on the hot path: mask the URL only when logged
+            logger.info(
+                "delivery %s attempt %s to %s: %s -> %s", delivery.id, number,
+                masked_url(delivery.integration.target_url), result.status_code or result.error_class,
+                outcome.verdict.value,
+            )
         attempts.append(
             Attempt(
                 delivery=delivery, number=number, started_at=started_at, duration_ms=result.duration_ms,
@@ -272,12 +274,15 @@ def _unlock(integration_id) -> None:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(integration_id)])
 
 
-def _has_due(integration_id) -> bool:
-    now = timezone.now()
+def _due(now: dt.datetime):
+    """Pending deliveries whose time has come and that nobody holds (the claim's SQL says the same)."""
     return Delivery.objects.filter(
-        Q(locked_until__isnull=True) | Q(locked_until__lt=now),
-        integration_id=integration_id, status=Status.PENDING, next_attempt_at__lte=now,
-    ).exists()
+        Q(locked_until__isnull=True) | Q(locked_until__lt=now), status=Status.PENDING, next_attempt_at__lte=now
+    )
+
+
+def _has_due(integration_id) -> bool:
+    return _due(timezone.now()).filter(integration_id=integration_id).exists()
 
 
 def drain(*, integration_id) -> int:
@@ -413,12 +418,7 @@ def sweep(*, limit: int = 1000) -> int:
     now = timezone.now()
     stale = now - dt.timedelta(seconds=setting("ENQUEUE_GRACE"))
     with transaction.atomic():
-        due = (
-            Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
-            .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
-            .order_by("next_attempt_at")
-        )
+        due = _due(now).filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)).order_by("next_attempt_at")
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True, of=("self",))
         rows = list(due.values_list("id", "integration_id")[:limit])

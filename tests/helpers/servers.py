@@ -1,6 +1,7 @@
 """Raw TCP servers on 127.0.0.1 whose behaviour a test writes as a function of the connection."""
 import socket
 import threading
+import time
 
 
 class RawServer:
@@ -41,3 +42,17 @@ class RawServer:
     def __exit__(self, *exc):
         self.closed.set()
         self.sock.close()
+
+
+def trickling(payload: bytes, interval: float):
+    """A handler that reads the request, then sends `payload` one byte every `interval` seconds."""
+
+    def handle(conn, server):
+        conn.recv(65536)
+        for byte in payload:
+            if server.closed.is_set():
+                return
+            conn.send(bytes([byte]))
+            time.sleep(interval)
+
+    return handle
