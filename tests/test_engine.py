@@ -60,7 +60,7 @@ def test_one_drain_per_integration_at_a_time(settings, organization, make_integr
 
     first = threading.Thread(target=run, args=("first",))
     first.start()
-    time.sleep(0.1)  # the first holds the advisory lock and is sending
+    assert receiver.wait_for(1, timeout=10)  # the first holds the advisory lock and is sending
     run("second")
     first.join(30)
     assert results == {"second": 0, "first": 6}

@@ -160,18 +160,19 @@ def test_two_workers_on_the_same_queues_share_the_work_without_overlap(tmp_path,
         return 200, b"", {}
 
     receiver.responder = slowish
-    for index in range(4):
+    for index in range(12):  # more integrations than one worker has slots (8): both must drain
         make_integration(receiver.url, name=f"hook {index}")
-    workers = [WorkerProcess(tmp_path / f"worker{i}.log", CELERY_BROKER_URL=broker_url).start() for i in range(2)]
+    env = {"CELERY_BROKER_URL": broker_url, "CELERY_WORKER_PREFETCH_MULTIPLIER": "1"}
+    workers = [WorkerProcess(tmp_path / f"worker{i}.log", **env).start() for i in range(2)]
     try:
-        # when: 100 calls, 400 deliveries, saved from another process
-        save_calls(organization, 100, "call", broker_url)
+        # when: 40 calls, 480 deliveries, saved from another process
+        save_calls(organization, 40, "call", broker_url)
         # then
-        assert wait_until(lambda: Delivery.objects.filter(status="succeeded").count() == 400, timeout=120)
+        assert wait_until(lambda: Delivery.objects.filter(status="succeeded").count() == 480, timeout=120)
     finally:
         for worker in workers:
             worker.stop()
-    assert len({r.delivery_id for r in receiver.received}) == 400
+    assert len({r.delivery_id for r in receiver.received}) == 480
     assert_each_delivered_never_twice_at_once(receiver.received)
     worked = [w.log_path.read_text().count("webhooks.tasks.drain") for w in workers]
     assert all(worked), f"drain tasks per worker: {worked}"
