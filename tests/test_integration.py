@@ -123,12 +123,14 @@ def test_a_receiver_slower_than_10_s_is_cut_at_10_s(organization, make_integrati
     assert wait_until(lambda: Delivery.objects.filter(status="succeeded").exists(), timeout=30)
 
 
-def test_the_sweep_sends_what_could_not_be_enqueued(organization, make_integration, receiver):
-    # given: the broker refuses the publish at commit time (as when Redis is down)
+def test_the_sweep_sends_what_could_not_be_enqueued(settings, organization, make_integration, receiver):
+    # given: the broker refuses the publish at commit time (as when Redis is down); published in
+    # the foreground so that it happens while the broker is "down"
+    settings.WEBHOOKS_RING_IN_BACKGROUND = False
     make_integration(receiver.url)
-    with mock.patch("webhooks.tasks.drain.apply_async", side_effect=ConnectionError("broker down")):
+    with mock.patch("webhooks.tasks.drain.apply_async", side_effect=ConnectionError("broker down")) as publish:
         completed_call(organization)
-    assert Delivery.objects.get().status == "pending"
+    assert publish.called and Delivery.objects.get().status == "pending"
     # then: the worker's periodic sweep finds it once the grace has passed
     [received] = receiver.wait_for(1, timeout=30)
     assert received.problems == []
