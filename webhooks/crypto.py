@@ -6,6 +6,7 @@ derived from DJANGO_SECRET_KEY, and a system check warns in production.
 """
 import base64
 import hashlib
+from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -14,12 +15,21 @@ from django.db import models
 from .conf import setting
 
 
-def fernet() -> MultiFernet:
-    keys = list(setting("SECRET_KEYS"))
+def _keys() -> tuple[str, ...]:
+    keys = tuple(setting("SECRET_KEYS"))
     if not keys:
         derived = hashlib.sha256(b"inboundflow-webhook-secrets:" + settings.SECRET_KEY.encode()).digest()
-        keys = [base64.urlsafe_b64encode(derived).decode()]
+        keys = (base64.urlsafe_b64encode(derived).decode(),)
+    return keys
+
+
+@lru_cache(maxsize=8)
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
     return MultiFernet([Fernet(key) for key in keys])
+
+
+def fernet() -> MultiFernet:
+    return _fernet(_keys())
 
 
 def encrypt(plaintext: str) -> str:
@@ -27,10 +37,15 @@ def encrypt(plaintext: str) -> str:
 
 
 def decrypt(token: str) -> str:
-    if not token:
-        return ""
+    return _decrypt(_keys(), token) if token else ""
+
+
+@lru_cache(maxsize=4096)
+def _decrypt(keys: tuple[str, ...], token: str) -> str:
+    """Keyed by the key set too: a batch loads one integration's secret once per delivery row,
+    and a key removed from the settings must stop decrypting."""
     try:
-        return fernet().decrypt(token.encode("ascii")).decode("utf-8")
+        return _fernet(keys).decrypt(token.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeEncodeError):
         raise ValueError(
             "A signing secret cannot be decrypted: WEBHOOKS_SECRET_KEYS does not hold the key it was stored with."

@@ -141,14 +141,16 @@ def _watch(sock) -> None:
 
 
 class _WatchedConnectionMixin:
-    """Hands every socket this connection uses, new or kept alive, to the current deadline."""
+    """Hands every socket this connection uses, new or kept alive, to the current deadline.
+
+    The TLS handshake needs no watchdog: CPython runs the whole handshake against the socket
+    timeout, which requests sets to the time left (tests/test_transport.py proves it).
+    """
 
     def _new_conn(self):
         sock = super()._new_conn()
         _watch(sock)
         return sock
-    # The TLS handshake needs no watchdog: CPython runs the whole handshake against the socket
-    # timeout, which requests sets to the time left (tests/test_transport.py proves it).
 
     def connect(self):
         super().connect()
