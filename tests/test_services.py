@@ -280,9 +280,11 @@ def test_prune_keeps_unfinished_deliveries(organization, make_integration, recei
     old = Delivery.objects.get(event__source_id=completed_call(organization).id)
     held = Delivery.objects.get(event__source_id=completed_call(organization).id)
     months_ago = timezone.now() - dt.timedelta(days=60)
+    services.delivery_attempt(delivery_id=old.pk)  # an attempt row, pruned with its delivery
     Delivery.objects.filter(pk=old.pk).update(status="succeeded", completed_at=months_ago, next_attempt_at=None)
     Event.objects.update(occurred_at=months_ago)
     Delivery.objects.filter(pk=held.pk).update(status="held", next_attempt_at=None)
     assert services.records_prune() == 1
     assert list(Delivery.objects.values_list("pk", flat=True)) == [held.pk]
+    assert not Attempt.objects.exists()
     assert Event.objects.count() == 1

@@ -275,10 +275,11 @@ def integration_disable(*, integration: Integration, reason: str) -> None:
 
 
 def records_prune(*, now: dt.datetime | None = None) -> int:
-    """Delete finished deliveries (with their attempts) and events past the retention."""
+    """Delete finished deliveries (with their attempts) and events past the retention.
+    Returns how many deliveries went (not counting their attempts)."""
     cutoff = (now or timezone.now()) - dt.timedelta(days=setting("RETENTION_DAYS"))
-    deleted, _ = Delivery.objects.filter(
+    _, per_model = Delivery.objects.filter(
         status__in=[Status.SUCCEEDED, Status.FAILED], completed_at__lt=cutoff
     ).delete()
     Event.objects.filter(occurred_at__lt=cutoff, deliveries__isnull=True).delete()
-    return deleted
+    return per_model.get(Delivery._meta.label, 0)
