@@ -37,6 +37,23 @@ class Urgency(models.TextChoices):
     HIGH = "high", "High"
 
 
+# What the AI pipeline writes for urgency, beyond the vocabulary itself: the documented rule
+# (README, "AI output") is "letters only, lower-cased, then this table; anything else is null".
+URGENCY_SYNONYMS = {
+    "low": Urgency.LOW, "minor": Urgency.LOW, "routine": Urgency.LOW, "nonurgent": Urgency.LOW,
+    "medium": Urgency.MEDIUM, "med": Urgency.MEDIUM, "normal": Urgency.MEDIUM, "moderate": Urgency.MEDIUM,
+    "high": Urgency.HIGH, "urgent": Urgency.HIGH, "emergency": Urgency.HIGH, "critical": Urgency.HIGH,
+    "asap": Urgency.HIGH,
+}
+
+
+def normalize_urgency(value) -> str:
+    """`low`, `medium`, `high`, or "" (delivered as null) for anything else."""
+    if not isinstance(value, str):
+        return ""
+    return URGENCY_SYNONYMS.get("".join(char for char in value.lower() if char.isalpha()), "")
+
+
 def storable_text(value: str) -> str:
     """Text PostgreSQL can store and JSON can carry: no NUL, no lone surrogate (U+FFFD instead)."""
     if "\x00" in value:
@@ -48,19 +65,36 @@ def _has_surrogate(value: str) -> bool:
     return any("\ud800" <= char <= "\udfff" for char in value)
 
 
+def storable_field_value(field: models.Field, value):
+    """What a text field of an AI-written row stores: never a reason to lose the row.
+
+    None becomes "" (delivered as null), text is repaired, text longer than the column is cut
+    to fit, and a URL too long to store is dropped rather than cut into a different URL.
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return value
+    value = storable_text(value)
+    if field.max_length is not None and len(value) > field.max_length:
+        value = "" if isinstance(field, models.URLField) else value[: field.max_length]
+    return value
+
+
 class AtomicSaveModel(models.Model):
     """A model written by the AI pipeline: its save, post_save receivers included, is one
-    transaction, and a stray NUL or broken character in a transcript never loses the call."""
+    transaction, and untidy AI output (missing values, NUL bytes, broken characters, text too
+    long, an urgency outside the vocabulary) never loses the row."""
 
     class Meta:
         abstract = True
 
     def save(self, *args, **kwargs):
         for field in self._meta.concrete_fields:
-            if isinstance(field, (models.CharField, models.TextField)):
-                value = getattr(self, field.attname)
-                if isinstance(value, str):
-                    setattr(self, field.attname, storable_text(value))
+            if isinstance(field, (models.CharField, models.TextField)) and not field.null and not field.choices:
+                setattr(self, field.attname, storable_field_value(field, getattr(self, field.attname)))
+        if hasattr(self, "urgency"):
+            self.urgency = normalize_urgency(self.urgency)
         with transaction.atomic(using=kwargs.get("using")):
             super().save(*args, **kwargs)
 

@@ -1,11 +1,14 @@
 """Bad input: each gets a clear error (or, for the AI pipeline's text, a safe repair), and
 nothing is half-written. The README's table lists these cases."""
+import datetime as dt
+import json
 
 import pytest
 from django.db import IntegrityError
 from django.urls import reverse
+from django.utils import timezone
 
-from inboundflow.models import Call
+from inboundflow.models import Appointment, Call, Lead
 from webhooks import services
 from webhooks.models import Delivery, Event, Integration
 
@@ -88,3 +91,66 @@ def test_a_call_that_cannot_be_saved_writes_no_event(organization, make_integrat
     with pytest.raises(IntegrityError):
         completed_call(organization, ended_at=None)  # completed without an end time: refused by the database
     assert (Call.objects.count(), Event.objects.count(), Delivery.objects.count()) == (0, 0, 0)
+
+
+def _deliver_one(receiver):
+    services.delivery_attempt(delivery_id=Delivery.objects.get().id)
+    [received] = receiver.received
+    assert received.problems == []
+    return received.json["data"]
+
+
+def test_a_call_whose_ai_fields_are_missing_is_kept_and_delivered_with_nulls(organization, make_integration, receiver):
+    # given: the AI pipeline produced no name, summary, email, intent, transcript or urgency
+    make_integration(receiver.url, events=["call.completed"])
+    # when
+    call = completed_call(
+        organization, caller_name=None, summary=None, caller_email=None, intent=None, transcript=None,
+        urgency=None, recording_url=None, caller_phone=None,
+    )
+    # then: the call is stored and its event carries every key, as null
+    assert Call.objects.filter(pk=call.pk).exists()
+    data = _deliver_one(receiver)
+    for key in ("caller_name", "summary", "caller_email", "intent", "transcript", "urgency", "recording_url", "caller_phone"):
+        assert key in data and data[key] is None, key
+
+
+def test_a_lead_and_an_appointment_with_missing_fields_are_kept(organization, make_integration, receiver):
+    make_integration(receiver.url, events=["lead.created", "appointment.booked"])
+    call = completed_call(organization)
+    lead = Lead.objects.create(
+        organization=organization, call=call, caller_phone=None, caller_name=None, caller_email=None,
+        intent=None, urgency=None, interest=None,
+    )
+    appointment = Appointment.objects.create(
+        organization=organization, call=call, appointment_date=dt.date(2026, 2, 25),
+        time_start=timezone.now(), time_end=None, service_type=None, calendar_event_id=None, calendar_event_link=None,
+    )
+    assert Lead.objects.filter(pk=lead.pk).exists() and Appointment.objects.filter(pk=appointment.pk).exists()
+    bodies = [json.loads(e.data) for e in Event.objects.order_by("event_type")]
+    assert bodies[0]["service_type"] is None and bodies[0]["appointment_time_end"] is None
+    assert bodies[1]["interest"] is None and bodies[1]["urgency"] is None
+
+
+@pytest.mark.parametrize(
+    "said, stored",
+    [
+        ("URGENT!", "high"), ("High", "high"), (" medium ", "medium"), ("Emergency", "high"),
+        ("normal", "medium"), ("low", "low"), ("routine", "low"), ("whenever, no rush at all", ""),
+        ("", ""), (None, ""), ("ÉLEVÉE", ""),
+    ],
+)
+def test_urgency_outside_the_vocabulary_is_normalised_or_nulled(organization, make_integration, receiver, said, stored):
+    make_integration(receiver.url, events=["call.completed"])
+    call = completed_call(organization, urgency=said)
+    assert Call.objects.get(pk=call.pk).urgency == stored
+    assert _deliver_one(receiver)["urgency"] == (stored or None)
+
+
+def test_ai_text_longer_than_its_column_is_cut_not_refused(organization, make_integration, receiver):
+    make_integration(receiver.url, events=["call.completed"])
+    call = completed_call(organization, caller_name="N" * 500, intent="i" * 300, recording_url="https://r.example/" + "a" * 3000)
+    stored = Call.objects.get(pk=call.pk)
+    assert stored.caller_name == "N" * 200 and stored.intent == "i" * 200
+    assert stored.recording_url == ""  # a cut URL would be a different URL: dropped, delivered as null
+    assert _deliver_one(receiver)["recording_url"] is None

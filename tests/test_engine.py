@@ -1,4 +1,6 @@
-"""The engine's own promises: a per-endpoint cap, one drain per integration, fair turns."""
+"""The engine's own promises: a per-endpoint cap, one drain per integration, fair turns, and
+no retry before its time."""
+import datetime as dt
 import threading
 import time
 
@@ -77,3 +79,28 @@ def test_a_drain_out_of_time_rings_again_and_yields(settings, organization, make
     sent = engine.drain(integration_id=hook.id)
     assert 1 <= sent < 5
     no_broker.assert_called_once_with(args=[str(hook.id)], countdown=None)
+
+
+def test_no_retry_starts_before_its_due_time(settings, organization, make_integration, receiver):
+    # given: a 0, 1 s, 2 s schedule (no jitter) and an endpoint that always fails
+    settings.WEBHOOKS_RETRY_SCHEDULE = [0, 1, 2]
+    settings.WEBHOOKS_DISABLE_AFTER = 1000
+    receiver.responder = lambda received: (500, b"", {})
+    hook = make_integration(receiver.url)
+    for _ in range(40):
+        completed_call(organization)
+    # when: the integration is drained until every delivery has used its three attempts
+    deadline = time.monotonic() + 60
+    while Delivery.objects.filter(status="pending").exists() and time.monotonic() < deadline:
+        engine.drain(integration_id=hook.id)
+    # then: each retry started no earlier than the previous attempt's end plus its delay
+    assert Delivery.objects.filter(status="failed").count() == 40
+    early = []
+    for delivery in Delivery.objects.prefetch_related("attempt_set"):
+        attempts = sorted(delivery.attempt_set.all(), key=lambda a: a.number)
+        assert [a.number for a in attempts] == [1, 2, 3]
+        for before, after, delay in zip(attempts, attempts[1:], [1, 2]):
+            ended = before.started_at + dt.timedelta(milliseconds=before.duration_ms - 1)
+            if after.started_at < ended + dt.timedelta(seconds=delay):
+                early.append((after.started_at - ended).total_seconds())
+    assert early == [], f"{len(early)} retries started early: {sorted(early)[:10]}"

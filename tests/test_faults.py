@@ -2,6 +2,7 @@
 SIGKILLed mid-delivery, PostgreSQL connections dropped, and concurrent writers."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -51,8 +52,9 @@ class RedisServer:
         client = redis.Redis(port=self.port)
         assert wait_until(lambda: _pings(client), timeout=10), "redis-server did not start"
 
-    def stop(self) -> None:
-        self.process.terminate()
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """SIGTERM: Redis shuts down cleanly; SIGKILL: it vanishes, sockets reset, as in a crash."""
+        self.process.send_signal(sig)
         self.process.wait(timeout=10)
 
 
@@ -265,3 +267,79 @@ def test_the_same_call_saved_from_two_connections_emits_once(organization, make_
         _in_threads(2, complete)
         assert Event.objects.filter(source_id=call.pk, event_type="call.completed").count() == 1, round_number
         assert Delivery.objects.filter(event__source_id=call.pk).count() == 1
+
+
+def start_saving(organization, count: int, label: str, broker_url: str) -> subprocess.Popen:
+    """Save calls from another process in the background, as the AI pipeline would."""
+    env = {**os.environ, "CELERY_BROKER_URL": broker_url, "DATABASE_URL": worker_database_url(), "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.helpers.save_calls", str(organization.pk), str(count), label],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _succeeded() -> int:
+    return Delivery.objects.filter(status="succeeded").count()
+
+
+def _assert_alive(worker: WorkerProcess) -> None:
+    assert worker.process.poll() is None, (
+        f"the worker exited with {worker.process.returncode}:\n{worker.log_path.read_text()[-3000:]}"
+    )
+
+
+@pytest.mark.parametrize(
+    "how, down_for",
+    [
+        pytest.param(signal.SIGTERM, 5, id="stopped-5s"),
+        pytest.param(signal.SIGKILL, 5, id="killed-5s"),
+        pytest.param(signal.SIGTERM, 60, id="stopped-60s"),
+        pytest.param(signal.SIGKILL, 60, id="killed-60s"),
+    ],
+)
+def test_the_worker_survives_redis_going_away_mid_burst_and_idle(
+    how, down_for, spare_redis, tmp_path, organization, make_integration, receiver
+):
+    # given: a worker on a Redis this test owns, two endpoints that take a little time, and a
+    # burst of calls being saved by another process
+    def busy(received):
+        time.sleep(0.01)
+        return 200, b"", {}
+
+    receiver.responder = busy
+    for index in range(2):
+        make_integration(receiver.url, name=f"hook {index}")
+    worker = WorkerProcess(tmp_path / "worker.log", CELERY_BROKER_URL=spare_redis.url).start()
+    calls = 400
+    saver = start_saving(organization, calls, "burst", spare_redis.url)
+    try:
+        assert wait_until(lambda: len(receiver.received) >= 100, timeout=60), "the burst did not start"
+        # when: Redis goes away with hundreds of deliveries in flight or still to save
+        in_flight = 2 * calls - len(receiver.received)
+        spare_redis.stop(how)
+        time.sleep(down_for)
+        _assert_alive(worker)
+        spare_redis.start()
+        back_at = time.monotonic()
+        assert saver.wait(timeout=120) == 0, saver.stderr.read()[-3000:]
+        # then: the same worker, never restarted, drains everything within 30 s of Redis returning
+        assert wait_until(lambda: _succeeded() == 2 * calls, timeout=max(5.0, back_at + 30 - time.monotonic())), (
+            f"{_succeeded()} of {2 * calls} delivered 30 s after Redis came back "
+            f"({in_flight} were in flight at the fault)\n{worker.log_path.read_text()[-3000:]}"
+        )
+        _assert_alive(worker)
+
+        # when: Redis goes away again while the worker is idle, and comes back
+        spare_redis.stop(how)
+        time.sleep(min(down_for, 5))
+        spare_redis.start()
+        save_calls(organization, 3, "after", spare_redis.url)
+        # then: new calls are delivered by the same worker
+        assert wait_until(lambda: _succeeded() == 2 * calls + 6, timeout=30), worker.log_path.read_text()[-3000:]
+        _assert_alive(worker)
+    finally:
+        if saver.poll() is None:
+            saver.kill()
+        worker.stop()
+    assert Delivery.objects.count() == 2 * calls + 6
+    assert_each_delivered_never_twice_at_once(receiver.received)

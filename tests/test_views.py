@@ -44,6 +44,8 @@ def test_connect_test_then_save(browser, receiver, organization):
     response = browser.post(url, {**form_data(receiver.url), "test": "1"})
     assert response.status_code == 200 and "Test delivered" in response.content.decode()
     assert receiver.received[0].problems == [] and Integration.objects.count() == 0
+    # the page that shows the outcome still holds the typed secret, so Save keeps it
+    assert 'name="secret" value="s3cret"' in response.content.decode()
     # Save
     response = browser.post(url, {**form_data(receiver.url), "save": "1"})
     hook = Integration.objects.get()

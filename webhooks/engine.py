@@ -110,7 +110,7 @@ def claim(*, limit: int, integration_id=None, delivery_ids=None) -> list[Deliver
     sql = _CLAIM_SQL.format(where=where, lock=lock)
     at = connection.ops.adapt_datetimefield_value  # the column's own format (SQLite stores text)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [at(lease), *params, at(now + dt.timedelta(seconds=1)), at(now), limit])
+        cursor.execute(sql, [at(lease), *params, at(now), at(now), limit])
         claimed = [row[0] for row in cursor.fetchall()]
     if not claimed:
         return []
@@ -285,6 +285,24 @@ def _has_due(integration_id) -> bool:
     return _due(timezone.now()).filter(integration_id=integration_id).exists()
 
 
+# A drain that finds nothing due waits this long at most for a retry about to fall due, rather
+# than leave it to a new ring: an attempt never starts before its time, and not much after.
+NEAR_DUE_SECONDS = 1.0
+
+
+def _seconds_until_next_due(integration_id) -> float | None:
+    now = timezone.now()
+    soonest = (
+        Delivery.objects.filter(
+            Q(locked_until__isnull=True) | Q(locked_until__lt=now), integration_id=integration_id, status=Status.PENDING
+        )
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    return None if soonest is None else max(0.0, (soonest - now).total_seconds())
+
+
 def drain(*, integration_id) -> int:
     """Send what is due for one integration, batch after batch, for a bounded time."""
     if not _try_lock(integration_id):
@@ -305,7 +323,11 @@ def drain(*, integration_id) -> int:
                 doorbell.clear(integration_id)
                 batch = claim(integration_id=integration_id, limit=limit)
                 if not batch:
-                    break
+                    wait = _seconds_until_next_due(integration_id)
+                    if wait is None or wait > NEAR_DUE_SECONDS or time.monotonic() + wait > stop_at:
+                        break
+                    time.sleep(wait)
+                    continue
             sent += len(attempt_batch(batch))
     finally:
         _with_reconnect(partial(_unlock, integration_id))

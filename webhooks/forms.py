@@ -32,6 +32,10 @@ class IntegrationForm(forms.ModelForm):
         if self.instance._state.adding:
             self.instance.organization = organization
             del self.fields["clear_secret"]
+            # The documented flow is URL → events → Test webhook → Save: the page that shows the
+            # test's outcome must still hold the secret the person typed, or Save drops it.
+            # Only what this person posted is sent back; a saved secret is never rendered.
+            self.fields["secret"].widget.render_value = True
         elif self.instance.secret:
             self.fields["secret"].help_text = "A secret is set. Leave empty to keep it, or type a new one."
 

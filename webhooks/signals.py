@@ -1,4 +1,7 @@
 """Signal receivers: translate "(model, transition)" into an event type, and nothing more."""
+from functools import partial
+
+from django.db import transaction
 from django.db.models.signals import post_init, post_save
 from django.dispatch import receiver
 
@@ -20,6 +23,7 @@ def _call_events_due(call: Call) -> tuple[str, ...]:
 
 @receiver(post_init, sender=Call)
 def call_remember_events(sender, instance: Call, **kwargs) -> None:
+    """What the instance has earned so far: for a loaded row, what the database holds."""
     instance._webhook_events_due = _call_events_due(instance)
 
 
@@ -31,8 +35,10 @@ def call_saved(sender, instance: Call, created: bool, raw: bool = False, **kwarg
     now_due = _call_events_due(instance)
     for event_type in now_due:
         if event_type not in before:
-            event_emit(event_type=event_type, source=instance)
-    instance._webhook_events_due = now_due
+            event_emit(event_type=event_type, source=instance)  # the unique index keeps it once
+    # The instance learns the new state only once the database holds it: after a rollback it
+    # still owes the transition, and the next committed save emits it.
+    transaction.on_commit(partial(setattr, instance, "_webhook_events_due", now_due))
 
 
 @receiver(post_save, sender=Appointment)
