@@ -105,8 +105,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": ["webhooks.api_errors.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "webhooks.api_errors.Pagination",
     "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "webhooks.api_errors.handle_exception",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {

@@ -15,3 +15,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]
+
+handler400 = "webhooks.api_errors.bad_request"
+handler404 = "webhooks.api_errors.not_found"
+handler500 = "webhooks.api_errors.server_error"

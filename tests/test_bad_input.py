@@ -154,3 +154,63 @@ def test_ai_text_longer_than_its_column_is_cut_not_refused(organization, make_in
     assert stored.caller_name == "N" * 200 and stored.intent == "i" * 200
     assert stored.recording_url == ""  # a cut URL would be a different URL: dropped, delivered as null
     assert _deliver_one(receiver)["recording_url"] is None
+
+
+# --- The API never answers bad input with a server error or a non-JSON page -------------------
+
+
+def _assert_json_4xx(response, status=None, says=None):
+    assert 400 <= response.status_code < 500, (response.status_code, response.content[:300])
+    assert status is None or response.status_code == status, response.status_code
+    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
+    body = response.json()
+    assert says is None or says in json.dumps(body), body
+    return body
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("post", "/api/integrations/"),
+        ("put", "/api/integrations/{hook}/"),
+        ("patch", "/api/integrations/{hook}/"),
+        ("post", "/api/integrations/{hook}/test/"),
+        ("post", "/api/integrations/{hook}/enable/"),
+    ],
+)
+def test_api_json_nested_too_deeply(api, make_integration, receiver, method, path):
+    hook = make_integration(receiver.url)
+    body = "[" * 1000 + "]" * 1000
+    response = getattr(api, method)(path.format(hook=hook.pk), body, content_type="application/json")
+    _assert_json_4xx(response, 400, "nested")
+
+
+@pytest.mark.parametrize("body", ["[]", '"x"', "3", "null"])
+@pytest.mark.parametrize("action", ["test", "enable"])
+def test_api_actions_with_a_body_that_is_not_an_object(api, make_integration, receiver, body, action):
+    hook = make_integration(receiver.url)
+    response = api.post(f"/api/integrations/{hook.pk}/{action}/", body, content_type="application/json")
+    _assert_json_4xx(response, 400, "Expected a JSON object")
+    assert receiver.received == []
+
+
+@pytest.mark.parametrize("path", ["/api/integrations/", "/api/deliveries/"])
+@pytest.mark.parametrize("query", ["limit=99999999999999999999", "offset=99999999999999999999", "limit=-5&offset=-1", "limit=abc"])
+def test_api_lists_with_absurd_paging(api, make_integration, receiver, organization, path, query):
+    make_integration(receiver.url)
+    completed_call(organization)
+    response = api.get(f"{path}?{query}")
+    if response.status_code == 200:
+        assert response.json()["results"] is not None
+    else:
+        _assert_json_4xx(response, 400, "offset")
+
+
+def test_api_body_over_the_size_limit(api):
+    response = api.post("/api/integrations/", b'{"name": "' + b"x" * (20 * 1024 * 1024) + b'"}', content_type="application/json")
+    _assert_json_4xx(response, 413, "too large")
+    assert Integration.objects.count() == 0
+
+
+def test_api_unknown_route_is_json(api):
+    _assert_json_4xx(api.get("/api/nothing-here/"), 404)

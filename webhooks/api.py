@@ -5,9 +5,10 @@ from rest_framework import mixins, routers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 
 from . import services
+from .api_errors import object_body
 from .events import EventType
 from .models import Attempt, Delivery, Integration
 from .validators import validate_event_types
@@ -75,6 +76,14 @@ class OrganizationScoped:
         return organization_id
 
 
+class TestRequestSerializer(serializers.Serializer):
+    event_type = serializers.ChoiceField(EventType.choices, required=False, allow_blank=True, allow_null=True)
+
+
+class EnableRequestSerializer(serializers.Serializer):
+    send_held = serializers.BooleanField(required=False, default=False)
+
+
 class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
     serializer_class = IntegrationSerializer
 
@@ -85,32 +94,29 @@ class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
         serializer.save(organization_id=self.organization_id())
 
     @extend_schema(
-        request=inline_serializer("TestRequest", {"event_type": serializers.ChoiceField(EventType.choices, required=False)}),
+        request=TestRequestSerializer,
         responses={200: AttemptSerializer},
         description="Send a sample of a subscribed event type now; recorded as a test, never counted.",
     )
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         integration = self.get_object()
+        event_type = object_body(request, TestRequestSerializer).get("event_type")
         try:
-            attempt = services.integration_send_test(
-                integration=integration, event_type=request.data.get("event_type")
-            )
+            attempt = services.integration_send_test(integration=integration, event_type=event_type)
         except services.ServiceError as error:
             raise ValidationError({"event_type": str(error)})
         return Response(AttemptSerializer(attempt).data)
 
     @extend_schema(
-        request=inline_serializer("EnableRequest", {"send_held": serializers.BooleanField(required=False)}),
+        request=EnableRequestSerializer,
         responses={200: IntegrationSerializer},
         description="Re-enable; with send_held, also send the deliveries held while disabled (`released` says how many).",
     )
     @action(detail=True, methods=["post"])
     def enable(self, request, pk=None):
         integration = self.get_object()
-        send_held = serializers.BooleanField(required=False).to_internal_value(
-            request.data.get("send_held", False)
-        )
+        send_held = object_body(request, EnableRequestSerializer)["send_held"]
         released = services.integration_enable(integration=integration, send_held=send_held)
         return Response({**self.get_serializer(integration).data, "released": released})
 
