@@ -57,6 +57,20 @@ def test_only_https(url):
         ("https://[::ffff:169.254.169.254]/", "link-local"),
         ("https://[2002:7f00:1::]/", "loopback"),  # 6to4 of 127.0.0.1
         ("https://[64:ff9b::a00:1]/", "private"),  # NAT64 of 10.0.0.1
+        ("https://192.0.0.192/", "IETF protocol assignment"),  # a cloud metadata address
+        ("https://192.0.0.9/", "IETF protocol assignment"),
+        ("https://198.18.0.1/", "benchmarking"),
+        ("https://192.88.99.1/", "reserved"),
+        ("https://255.255.255.255/", "reserved"),
+        ("https://[fec0::1]/", "site-local"),
+        ("https://[64:ff9b:1::a]/", "private"),
+        ("https://[100::1]/", "reserved"),
+        ("https://[2001:2::1]/", "IETF protocol assignment"),
+        ("https://[5f00::1]/", "reserved"),
+        ("https://[4000::1]/", "reserved"),  # outside global unicast 2000::/3
+        ("https://[::7f00:1]/", "reserved"),  # IPv4-compatible, deprecated
+        ("https://127.0.0.1:443\\@example.com/", "loopback"),  # read as the HTTP client reads it
+        ("https://169.254.169.254\\@8.8.8.8/", "link-local"),
     ],
 )
 def test_internal_destinations_are_refused_with_the_reason(url, reason):
@@ -67,6 +81,44 @@ def test_internal_destinations_are_refused_with_the_reason(url, reason):
 def test_malformed_urls(url):
     message = refusal(url)
     assert "malformed" in message or "no host" in message
+
+
+@pytest.mark.parametrize("url", ["https://8.8.8.8:0/", "https://8.8.8.8:65536/", "https://8.8.8.8:99999999/", "https://8.8.8.8:-1/"])
+def test_port_zero_and_out_of_range_ports_are_refused(url):
+    assert "port must be a number from 1 to 65535" in refusal(url)
+
+
+@pytest.mark.parametrize(
+    "url, host",
+    [
+        ("https://127.0.0.1:443\\@example.com", "127.0.0.1"),
+        ("https://8.8.8.8#@127.0.0.1/", "8.8.8.8"),
+        ("https://user:pass@8.8.8.8/x", "8.8.8.8"),
+        ("https://пример.рф/", "xn--e1afmkfd.xn--p1ai"),
+    ],
+)
+def test_save_and_send_read_a_url_alike(url, host):
+    """The host judged at save time is the host the HTTP client connects to."""
+    import requests
+    from urllib.parse import urlsplit
+
+    from webhooks.destinations import url_parts
+
+    prepared = requests.Request("POST", url).prepare()
+    assert url_parts(url)[0] == host == urlsplit(prepared.url).hostname
+
+
+def test_the_address_table_is_ours_not_the_runtime_s():
+    """Every block is refused by our table whatever `ipaddress` flags say in this Python."""
+    import ipaddress
+
+    from webhooks.destinations import SPECIAL_PURPOSE, address_refusal
+
+    for block, reason in SPECIAL_PURPOSE:
+        for ip in (block.network_address, block.broadcast_address):
+            if block.version == 6 and ipaddress.ip_address(ip).ipv4_mapped:
+                continue
+            assert address_refusal(ip) is not None, (block, ip)
 
 
 def test_an_unknown_host_is_refused_clearly():

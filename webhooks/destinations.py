@@ -13,16 +13,64 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urlsplit
 
+import requests
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
+
 from .conf import setting
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_DOCUMENTATION = tuple(
-    ipaddress.ip_network(net)
-    for net in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32", "3fff::/20")
+LOOPBACK = "a loopback address"
+PRIVATE = "a private network address"
+LINK_LOCAL = "a link-local address (cloud metadata lives there)"
+DOCUMENTATION = "a documentation address"
+RESERVED = "a reserved address"
+
+# IANA's IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890 and updates), kept here
+# rather than taken from the running Python's `ipaddress` flags, which differ between
+# versions. Every block that is not globally reachable is refused; so is 192.0.0.0/24 as a
+# whole (cloud metadata has lived at 192.0.0.192). Blocks that carry an IPv4 address (mapped,
+# 6to4, NAT64, Teredo) are judged by that address first, in `_embedded_ipv4`.
+SPECIAL_PURPOSE = tuple(
+    (ipaddress.ip_network(block), reason)
+    for block, reason in (
+        ("0.0.0.0/8", "an unspecified address"),  # "this network"
+        ("10.0.0.0/8", PRIVATE),
+        ("100.64.0.0/10", "a carrier-grade NAT address"),
+        ("127.0.0.0/8", LOOPBACK),
+        ("169.254.0.0/16", LINK_LOCAL),
+        ("172.16.0.0/12", PRIVATE),
+        ("192.0.0.0/24", "an IETF protocol assignment address (cloud metadata has lived there)"),
+        ("192.0.2.0/24", DOCUMENTATION),
+        ("192.88.99.0/24", RESERVED),  # the retired 6to4 relay anycast
+        ("192.168.0.0/16", PRIVATE),
+        ("198.18.0.0/15", "a benchmarking address"),
+        ("198.51.100.0/24", DOCUMENTATION),
+        ("203.0.113.0/24", DOCUMENTATION),
+        ("224.0.0.0/4", "a multicast address"),
+        ("240.0.0.0/4", RESERVED),  # 255.255.255.255 (broadcast) included
+        ("::/128", "an unspecified address"),
+        ("::1/128", LOOPBACK),
+        ("::/96", RESERVED),  # IPv4-compatible, deprecated
+        ("::ffff:0:0:0/96", RESERVED),  # IPv4-translated
+        ("64:ff9b:1::/48", PRIVATE),  # local-use IPv4/IPv6 translation
+        ("100::/64", RESERVED),  # discard-only
+        ("100:0:0:1::/64", RESERVED),  # dummy prefix
+        ("2001::/23", "an IETF protocol assignment address"),
+        ("2001:db8::/32", DOCUMENTATION),
+        ("3fff::/20", DOCUMENTATION),
+        ("5f00::/16", RESERVED),  # segment routing SIDs
+        ("fc00::/7", PRIVATE),  # unique local
+        ("fe80::/10", LINK_LOCAL),
+        ("fec0::/10", "a site-local address"),  # deprecated, still routed inside some networks
+        ("ff00::/8", "a multicast address"),
+    )
 )
+_GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_TEREDO = ipaddress.ip_network("2001::/32")
+_SIXTOFOUR = ipaddress.ip_network("2002::/16")
 
 # getaddrinfo cannot be interrupted; lookups run here so that a caller can stop waiting.
 _resolver = ThreadPoolExecutor(max_workers=8, thread_name_prefix="webhooks-dns")
@@ -41,10 +89,10 @@ def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
         return None
     if ip.ipv4_mapped:
         return ip.ipv4_mapped
-    if ip.sixtofour:
-        return ip.sixtofour
-    if ip.teredo:
-        return ip.teredo[1]
+    if ip in _SIXTOFOUR:
+        return ipaddress.IPv4Address((int(ip) >> 80) & 0xFFFFFFFF)
+    if ip in _TEREDO:
+        return ipaddress.IPv4Address(~int(ip) & 0xFFFFFFFF)  # the client, obfuscated
     if ip in _NAT64:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
@@ -55,39 +103,52 @@ def address_refusal(ip: IPAddress) -> str | None:
     embedded = _embedded_ipv4(ip)
     if embedded is not None:
         return address_refusal(embedded)
-    if ip.is_loopback:
-        return None if setting("ALLOW_LOOPBACK") else "a loopback address"
-    if ip.is_unspecified:
-        return "an unspecified address"
-    if ip.is_link_local:
-        return "a link-local address (cloud metadata lives there)"
-    if ip.is_multicast:
-        return "a multicast address"
-    if ip.version == 4 and ip in _CGNAT:
-        return "a carrier-grade NAT address"
-    if any(ip in net for net in _DOCUMENTATION):
-        return "a documentation address"
-    if ip.is_reserved:
-        return "a reserved address"
-    if ip.is_private:
-        return "a private network address"
-    if not ip.is_global:
-        return "a reserved address"
+    for block, reason in SPECIAL_PURPOSE:
+        if ip.version == block.version and ip in block:
+            if reason == LOOPBACK and setting("ALLOW_LOOPBACK"):
+                return None
+            return reason
+    if ip.version == 6 and ip not in _GLOBAL_UNICAST_V6:
+        return RESERVED  # not yet allocated for global unicast
     return None
 
 
 def url_parts(url: str) -> tuple[str, int]:
-    """The host and port of an allowed URL; DestinationError for a scheme or shape we refuse."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise DestinationError("This URL is malformed.", "malformed")
-    if parts.scheme != "https" and not (parts.scheme == "http" and setting("ALLOW_HTTP")):
+    """The host and port an allowed URL reaches; DestinationError for a shape we refuse.
+
+    The URL is read by the HTTP client's own parser (requests prepares it with urllib3's), so
+    that save time and send time cannot see two different hosts in one URL.
+    """
+    scheme = url.partition(":")[0].lower() if ":" in url else ""
+    if scheme != "https" and not (scheme == "http" and setting("ALLOW_HTTP")):
         raise DestinationError("The webhook URL must use HTTPS (https://…).", "not_https")
+    try:
+        prepared = requests.models.PreparedRequest()
+        prepared.prepare_url(url, None)
+        parts = urlsplit(prepared.url)
+        port = parse_url(url).port  # as typed: the client drops a port 0 without a word
+    except (requests.exceptions.RequestException, LocationParseError, ValueError, UnicodeError):
+        raise DestinationError(_PORT_RANGE if _typed_port_out_of_range(url) else "This URL is malformed.", "malformed")
     if not parts.hostname:
         raise DestinationError("This URL has no host name.", "no_host")
+    if port is not None and not 1 <= port <= 65535:
+        raise DestinationError(_PORT_RANGE, "bad_port")
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+_PORT_RANGE = "The port must be a number from 1 to 65535."
+
+
+def _typed_port_out_of_range(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    try:
+        parts.port
+    except ValueError:
+        return True
+    return False
 
 
 def resolve(host: str, port: int, *, timeout: float = 10.0) -> list[IPAddress]:
