@@ -20,5 +20,5 @@ for key, value in {
     os.environ.setdefault(key, value)
 
 from .settings import *  # noqa: E402,F401,F403
-SILENCED_SYSTEM_CHECKS = ["webhooks.W001", "webhooks.W002"]  # loopback and http are what the tests need
+SILENCED_SYSTEM_CHECKS = ["webhooks.W001", "webhooks.W002", "webhooks.W003"]  # loopback and http are what the tests need
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user fixtures

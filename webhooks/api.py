@@ -7,6 +7,8 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 
+from inboundflow.models import Call
+
 from . import services
 from .api_errors import object_body
 from .events import EventType
@@ -63,6 +65,20 @@ class DeliverySerializer(serializers.ModelSerializer):
         fields = [
             "delivery_id", "integration", "event", "occurred_at", "is_test", "status", "attempts",
             "next_attempt_at", "created_at", "completed_at", "attempt_set",
+        ]
+
+
+class CallSerializer(serializers.ModelSerializer):
+    """A call with its whole text: where a payload cut to fit 100 KB points (`full_text_url`)."""
+
+    call_id = serializers.UUIDField(source="id", read_only=True)
+
+    class Meta:
+        model = Call
+        fields = [
+            "call_id", "state", "caller_phone", "caller_name", "caller_email", "started_at", "ended_at",
+            "duration_seconds", "summary", "transcript", "intent", "urgency", "recording_url",
+            "transferred_at", "transferred_to_label", "transferred_to_number", "transfer_reason",
         ]
 
 
@@ -163,6 +179,14 @@ class DeliveryViewSet(OrganizationScoped, mixins.ListModelMixin, mixins.Retrieve
         return Response(self.get_serializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 
+class CallViewSet(OrganizationScoped, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = CallSerializer
+
+    def get_queryset(self):
+        return Call.objects.filter(organization_id=self.organization_id())
+
+
 router = routers.DefaultRouter()
 router.register("integrations", IntegrationViewSet, basename="integration")
 router.register("deliveries", DeliveryViewSet, basename="delivery")
+router.register("calls", CallViewSet, basename="call")

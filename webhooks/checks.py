@@ -34,6 +34,14 @@ def webhook_settings_check(app_configs, **kwargs):
                 id="webhooks.W002",
             )
         )
+    if not settings.DEBUG and not setting("PUBLIC_URL").startswith("https://"):
+        errors.append(
+            Warning(
+                "WEBHOOKS_PUBLIC_URL should be the https:// address customers reach this service at: "
+                "payloads cut to fit 100 KB link to the full text there.",
+                id="webhooks.W003",
+            )
+        )
     if not settings.DEBUG and (setting("ALLOW_HTTP") or setting("ALLOW_LOOPBACK")):
         errors.append(
             Warning(

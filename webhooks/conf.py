@@ -52,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_DAYS": 30,
     # Show the "simulate a call" button (the run command's demo sets it).
     "DEMO": False,
+    # Where customers reach this InboundFlow (its API), for links inside payloads: a body cut to
+    # fit 100 KB links to the full text at {PUBLIC_URL}/api/calls/<call_id>/.
+    "PUBLIC_URL": "http://localhost:8000",
 }
 
 
