@@ -128,8 +128,12 @@ class WorkerProcess:
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         started = self.log_path.read_bytes().count(b" ready.")
-        if not wait_until(lambda: self.log_path.read_bytes().count(b" ready.") > started, timeout=60):
-            raise RuntimeError(f"worker did not start:\n{self.log_path.read_text()[-3000:]}")
+        wait_until(
+            lambda: self.log_path.read_bytes().count(b" ready.") > started or self.process.poll() is not None,
+            timeout=60,
+        )
+        if self.log_path.read_bytes().count(b" ready.") <= started:
+            raise RuntimeError(f"worker did not start (exit code {self.process.poll()}):\n{self.log_path.read_text()[-3000:]}")
         return self
 
     def kill(self) -> None:

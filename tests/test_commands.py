@@ -48,6 +48,12 @@ def test_without_send_held_the_held_stay_held(organization, disabled):
     assert Delivery.objects.get().status == "held"
 
 
+@pytest.mark.parametrize("dry_run", [["--dry-run"], []], ids=["dry-run", "real"])
+def test_both_runs_print_why_it_was_disabled(organization, disabled, dry_run):
+    hook = disabled()
+    assert f"({hook.pk}) of Main Street Auto [was: Disabled automatically]" in run("--all", *dry_run)
+
+
 def test_dry_run_changes_nothing(organization, disabled):
     hook = disabled()
     completed_call(organization)

@@ -1,16 +1,20 @@
 """The engine's own promises: a per-endpoint cap, one drain per integration, fair turns, and
 no retry before its time."""
 import datetime as dt
+import os
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
+import redis
 from django.db import connections
 
 from webhooks import engine
 from webhooks.models import Delivery
 
-from .conftest import completed_call
+from .conftest import ROOT, completed_call, worker_database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_broker")]
 
@@ -104,3 +108,23 @@ def test_no_retry_starts_before_its_due_time(settings, organization, make_integr
             if after.started_at < ended + dt.timedelta(seconds=delay):
                 early.append((after.started_at - ended).total_seconds())
     assert early == [], f"{len(early)} retries started early: {sorted(early)[:10]}"
+
+
+def test_a_short_lived_process_publishes_its_rings_before_it_exits(organization, make_integration, receiver):
+    # given: an integration, and a broker nobody consumes from
+    broker_url = "redis://127.0.0.1:6379/11"
+    broker = redis.Redis.from_url(broker_url)
+    broker.flushdb()
+    make_integration(receiver.url)
+    # when: `manage.py shell -c` completes a call and exits at once
+    env = {**os.environ, "CELERY_BROKER_URL": broker_url, "DATABASE_URL": worker_database_url()}
+    script = (
+        "from inboundflow.models import Organization; from tests.conftest import completed_call; "
+        f"completed_call(Organization.objects.get(pk='{organization.pk}'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    # then: the drain was published before the process ended, not left to the sweep
+    assert broker.llen("celery") == 1

@@ -14,7 +14,6 @@ from rest_framework import parsers, status
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
 
 
 class JSONParser(parsers.JSONParser):
@@ -48,6 +47,8 @@ def object_body(request, serializer_class) -> dict:
 
 def handle_exception(exc, context):
     """DRF's handler, plus a body too large for the server (Django raises it while reading)."""
+    from rest_framework.views import exception_handler  # not at import: DRF's settings import us
+
     if isinstance(exc, RequestDataTooBig):
         limit = filesizeformat(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         return Response(

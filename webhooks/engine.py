@@ -8,6 +8,7 @@ WEBHOOKS_ENDPOINT_CONCURRENCY requests in flight: a dead endpoint ties up its ow
 those few sender threads, never everyone else's. Each batch costs a handful of queries however
 large it is (claim, load, insert attempts, update deliveries, update the integration).
 """
+import atexit
 import datetime as dt
 import logging
 import os
@@ -401,9 +402,11 @@ doorbell = _Doorbell()
 
 class _Ringer:
     """Rings from a background thread, so that a save never waits on Redis (or on a Redis that
-    is down). Rings queued in a process that dies are found by the sweep."""
+    is down). A process that exits normally (a command, a script) first sends what it queued,
+    for a few seconds at most; rings lost with a process that dies are found by the sweep."""
 
     MAX_QUEUED = 10_000
+    FLUSH_SECONDS = 5.0
 
     def __init__(self):
         self._queue: queue.Queue | None = None
@@ -415,20 +418,41 @@ class _Ringer:
             if self._pid != os.getpid():  # first use in this process (or after a fork)
                 self._queue, self._pid = queue.Queue(self.MAX_QUEUED), os.getpid()
                 threading.Thread(target=self._run, name="webhooks-ringer", daemon=True).start()
+                atexit.register(self.flush)
         try:
             self._queue.put_nowait(list(integration_ids))
         except queue.Full:
             logger.warning("ring queue full; the sweep will send these deliveries")
 
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued ring is published (True), or `timeout` passes (False)."""
+        if self._queue is None or self._pid != os.getpid():
+            return True
+        deadline = time.monotonic() + (self.FLUSH_SECONDS if timeout is None else timeout)
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    logger.warning("exiting with rings unsent; the sweep will send those deliveries")
+                    return False
+                self._queue.all_tasks_done.wait(remaining)
+        return True
+
     def _run(self) -> None:
         while True:
-            pending = set(self._queue.get())
-            while not self._queue.empty():  # coalesce what piled up meanwhile
-                pending.update(self._queue.get_nowait())
+            batches = [self._queue.get()]
+            while True:  # coalesce what piled up meanwhile
+                try:
+                    batches.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                ring(sorted(pending, key=str))
+                ring(sorted(set().union(*batches), key=str))
             except Exception:  # noqa: BLE001 - the sweep recovers
                 logger.exception("ringing failed; the sweep will send these deliveries")
+            finally:
+                for _ in batches:
+                    self._queue.task_done()
 
 
 ringer = _Ringer()

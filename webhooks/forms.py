@@ -29,6 +29,10 @@ class IntegrationForm(forms.ModelForm):
 
     def __init__(self, *args, organization=None, **kwargs):
         super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            # A browser silently cuts what is pasted past `maxlength`, and a cut URL is another
+            # URL: the server checks the length and says so instead.
+            field.widget.attrs.pop("maxlength", None)
         if self.instance._state.adding:
             self.instance.organization = organization
             del self.fields["clear_secret"]

@@ -44,6 +44,7 @@ class Command(BaseCommand):
         prefix = "[dry run] would re-enable" if options["dry_run"] else "re-enabled"
         released_total = 0
         for integration in disabled:
+            reason = integration.disabled_reason or "disabled"  # enabling clears it
             held = integration.deliveries.filter(status=Delivery.Status.HELD).count()
             if options["dry_run"]:
                 released = held if options["send_held"] else 0
@@ -53,7 +54,7 @@ class Command(BaseCommand):
             what = f"sending {released} held" if options["send_held"] else f"{held} held kept"
             self.stdout.write(
                 f"{prefix} {integration.name} ({integration.pk}) of {integration.organization} "
-                f"[was: {integration.disabled_reason or 'disabled'}]; {what}"
+                f"[was: {reason}]; {what}"
             )
         verb = "would re-enable" if options["dry_run"] else "re-enabled"
         self.stdout.write(self.style.SUCCESS(f"{verb} {len(disabled)} integration(s); {released_total} held deliveries sent."))
