@@ -3,14 +3,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test test-deps install services bench lock clean
 
+# The production packages (requirements.lock); the tests add theirs (requirements-test.lock).
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP) requirements-test.lock
+	$(BIN)/pip install --quiet -r requirements-test.lock
+	touch $(TEST_STAMP)
 
 install: $(STAMP)
 
@@ -33,19 +39,25 @@ test-deps:
 
 # Unit and integration tests against the machine's PostgreSQL and Redis (started if needed),
 # a real Celery worker and headless Chromium.
-test: $(STAMP) services test-deps
+test: $(TEST_STAMP) services test-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The benchmark of issue 4 (about 10 minutes; BENCH_ARGS=--quick for a short try).
 bench: $(STAMP) services
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-# Refresh the pinned versions after changing pyproject.toml.
+# Refresh the pinned versions after changing pyproject.toml: production pins in
+# requirements.lock, the tests' own on top of them in requirements-test.lock.
 lock:
 	rm -rf /tmp/inboundflow-lock && $(PYTHON) -m venv /tmp/inboundflow-lock
 	/tmp/inboundflow-lock/bin/pip install --quiet --upgrade pip
-	/tmp/inboundflow-lock/bin/pip install --quiet ".[test]"
+	/tmp/inboundflow-lock/bin/pip install --quiet .
 	/tmp/inboundflow-lock/bin/pip freeze --exclude inboundflow-webhooks > requirements.lock
+	/tmp/inboundflow-lock/bin/pip install --quiet ".[test]"
+	{ echo "# Test-only packages, on top of the production pins (\`make lock\` writes both files)."; \
+	  echo "-r requirements.lock"; \
+	  /tmp/inboundflow-lock/bin/pip freeze --exclude inboundflow-webhooks | grep -vxF -f requirements.lock; \
+	} > requirements-test.lock
 
 clean:
 	rm -rf $(VENV) .run db.sqlite3

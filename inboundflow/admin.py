@@ -7,6 +7,8 @@ from .models import Appointment, Call, Lead, Organization, User
 @admin.register(User)
 class InboundflowUserAdmin(UserAdmin):
     fieldsets = UserAdmin.fieldsets + (("Organization", {"fields": ["organization"]}),)
+    # Onboarding from the admin: a new user is given their organization on the first page.
+    add_fieldsets = UserAdmin.add_fieldsets + (("Organization", {"fields": ["organization"]}),)
     list_display = ["username", "email", "organization", "is_staff"]
 
 

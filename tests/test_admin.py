@@ -57,3 +57,15 @@ def test_delivery_page_shows_attempts_and_redeliver_works(admin_client, organiza
                       {"action": "redeliver", "_selected_action": [str(delivery.pk)]})
     delivery.refresh_from_db()
     assert delivery.status == "pending" and delivery.round_start == 1
+
+
+def test_onboarding_from_the_admin_gives_the_new_user_an_organization(admin_client, organization, client):
+    response = admin_client.post(
+        reverse("admin:inboundflow_user_add"),
+        {"username": "owner2", "password1": "a-Long-owner-pass-1", "password2": "a-Long-owner-pass-1",
+         "usable_password": "true", "organization": str(organization.pk)},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert User.objects.get(username="owner2").organization == organization
+    client.force_login(User.objects.get(username="owner2"))
+    assert client.get(reverse("webhooks:integration-list")).status_code == 200

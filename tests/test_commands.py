@@ -4,11 +4,13 @@ import subprocess
 import sys
 import uuid
 from io import StringIO
+from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from inboundflow.models import Organization, User
 from webhooks.models import Delivery, Integration
 
 from .conftest import completed_call
@@ -101,3 +103,40 @@ def test_unknown_id_exits_non_zero_from_the_shell():
 def test_an_active_integration_is_left_alone(make_integration):
     hook = make_integration("https://8.8.8.8/hook")
     assert "already active" in run("--integration", str(hook.pk))
+
+
+# --- organization_create: onboarding ------------------------------------------------------
+
+
+def create_organization(*args, password="a-Long-owner-pass-1") -> str:
+    out = StringIO()
+    with mock.patch.dict(os.environ, {"INBOUNDFLOW_OWNER_PASSWORD": password}):
+        call_command("organization_create", *args, "--noinput", stdout=out)
+    return out.getvalue()
+
+
+def test_organization_create_gives_an_owner_who_reaches_the_settings_page(client):
+    output = create_organization("--name", "Garage Dupont", "--owner", "marie", "--email", "marie@example.com")
+    organization = Organization.objects.get(name="Garage Dupont")
+    assert f"Created Garage Dupont ({organization.pk}) with its owner marie." in output
+    assert client.login(username="marie", password="a-Long-owner-pass-1")
+    assert client.get("/settings/integrations/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "args, password, message",
+    [
+        (["--name", "G", "--owner", "taken"], "a-Long-owner-pass-1", "already exists"),
+        (["--name", "  ", "--owner", "new"], "a-Long-owner-pass-1", "needs a name"),
+        (["--name", "G", "--owner", "new"], "", "No password"),
+        (["--name", "G", "--owner", "new"], "short", "password is refused"),
+        (["--name", "G", "--owner", "bad name!"], "a-Long-owner-pass-1", "Enter a valid username"),
+        (["--name", "G", "--owner", "new", "--email", "not-mail"], "a-Long-owner-pass-1", "valid email"),
+    ],
+)
+def test_organization_create_refuses_clearly_and_writes_nothing(organization, args, password, message):
+    User.objects.create_user("taken", password="x")
+    with pytest.raises(CommandError) as caught:
+        create_organization(*args, password=password)
+    assert message in str(caught.value)
+    assert Organization.objects.count() == 1 and User.objects.count() == 1

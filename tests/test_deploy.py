@@ -1,0 +1,73 @@
+"""What runs the product in production: supervision restarts every long-running process, and
+workers never start on a schema that is not migrated yet."""
+import configparser
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+import pytest
+import yaml
+from django.conf import settings
+
+from .conftest import ROOT
+
+LONG_RUNNING = ("postgres", "redis", "web", "worker", "beat")
+
+
+def test_compose_restarts_every_long_running_service_and_migrates_first():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name in LONG_RUNNING:
+        assert services[name]["restart"] == "unless-stopped", name
+    for name in ("web", "worker", "beat"):
+        assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name
+
+
+@pytest.mark.parametrize("unit", ["web", "worker", "beat"])
+def test_systemd_units_restart_whatever_ends_them(unit):
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.read(ROOT / "deploy" / "systemd" / f"inboundflow-{unit}.service")
+    assert parser["Service"]["Restart"] == "always"
+    if unit != "web":
+        assert parser["Service"]["ExecStartPre"].endswith("scripts/wait-for-migrations")
+
+
+def test_the_image_leaves_out_local_state_and_test_tooling():
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", ".env", "db.sqlite3"} <= ignored
+    installs = (ROOT / "Dockerfile").read_text()
+    assert "requirements.lock" in installs and "requirements-test.lock" not in installs
+    assert "pytest" not in (ROOT / "requirements.lock").read_text()
+
+
+@pytest.fixture
+def empty_database():
+    db = settings.DATABASES["default"]
+    name = "inboundflow_unmigrated"
+    admin = psycopg2.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+        cursor.execute(f"CREATE DATABASE {name}")
+    yield f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{name}"
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+
+
+def _wait_for_migrations(database_url: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": database_url, "WAIT_FOR_MIGRATIONS_SECONDS": "3",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run([str(ROOT / "scripts" / "wait-for-migrations")], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_workers_wait_for_migrations(empty_database):
+    # given: a database nobody has migrated: the wait gives up, saying so
+    waited = _wait_for_migrations(empty_database)
+    assert waited.returncode == 1 and "migrations are still not applied" in waited.stderr
+    # when: it is migrated, the wait ends at once
+    env = {**os.environ, "DATABASE_URL": empty_database}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env,
+                   check=True, capture_output=True, timeout=120)
+    assert _wait_for_migrations(empty_database).returncode == 0
