@@ -7,9 +7,12 @@ import sys
 import threading
 import time
 
+from unittest import mock
+
 import pytest
 import redis
 from django.db import connections
+from kombu.exceptions import OperationalError
 
 from webhooks import engine
 from webhooks.models import Delivery
@@ -128,3 +131,17 @@ def test_a_short_lived_process_publishes_its_rings_before_it_exits(organization,
     assert done.returncode == 0, done.stderr[-3000:]
     # then: the drain was published before the process ended, not left to the sweep
     assert broker.llen("celery") == 1
+
+
+def test_a_ring_the_broker_refuses_is_left_to_the_next_sweep(settings, organization, make_integration, receiver):
+    # given: a broker that refuses every publish
+    settings.WEBHOOKS_ENQUEUE_GRACE = 3600
+    make_integration(receiver.url)
+    with mock.patch("webhooks.tasks.drain.apply_async", side_effect=OperationalError("broker down")):
+        completed_call(organization)
+    # then: the delivery is not counted as enqueued, so the next sweep rings for it at once
+    # instead of waiting out the grace
+    assert Delivery.objects.get().enqueued_at is None
+    with mock.patch("webhooks.tasks.drain.apply_async") as published:
+        assert engine.sweep() == 1
+    assert published.call_count == 1

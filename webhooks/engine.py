@@ -342,14 +342,27 @@ def ring(integration_ids, *, countdown: float | None = None, force: bool = False
     """Ask a worker to drain these integrations. A failed publish is left to the sweep."""
     from .tasks import drain as drain_task
 
-    for integration_id in integration_ids:
+    integration_ids = list(integration_ids)
+    for index, integration_id in enumerate(integration_ids):
         if not force and countdown is None and not doorbell.ring(integration_id):
             continue  # a drain is already on its way
         try:
             drain_task.apply_async(args=[str(integration_id)], countdown=countdown)
         except Exception as exc:  # noqa: BLE001 - the rows are committed; the sweep recovers
             logger.warning("could not publish a drain (%s); the sweep will", type(exc).__name__)
+            _leave_to_sweep(integration_ids[index:])
             return
+
+
+def _leave_to_sweep(integration_ids) -> None:
+    """Mark these integrations' pending deliveries as not enqueued, so that the first sweep
+    after the broker is back rings for them, instead of waiting out WEBHOOKS_ENQUEUE_GRACE."""
+    try:
+        Delivery.objects.filter(
+            integration_id__in=integration_ids, status=Status.PENDING, enqueued_at__isnull=False
+        ).update(enqueued_at=None)
+    except Exception:  # noqa: BLE001 - then the grace applies: later, still not lost
+        logger.warning("could not mark deliveries for the sweep; it will find them after the grace")
 
 
 class _Doorbell:
@@ -451,6 +464,7 @@ class _Ringer:
             except Exception:  # noqa: BLE001 - the sweep recovers
                 logger.exception("ringing failed; the sweep will send these deliveries")
             finally:
+                connection.close()  # opened only when a ring failed; this thread holds none
                 for _ in batches:
                     self._queue.task_done()
 

@@ -132,6 +132,9 @@ class Receiver:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:  # the sender went away mid-request: nothing was delivered
+                    self.close_connection = True
+                    return
                 headers = {key: value for key, value in self.headers.items()}
                 received = Received(headers, body, contract_problems(headers, body, receiver.secret))
                 receiver._record(received)
