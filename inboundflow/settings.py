@@ -150,6 +150,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.2,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker whose broker went away retries for as long as it takes (Celery's default gives up
+# after 100 tries and exits), every 2 s at most (inboundflow/celery.py).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 
 # --- Webhooks (defaults and meaning in webhooks/conf.py) ------------------------------
 _webhooks = webhook_settings_from_environment(env)
