@@ -2,21 +2,8 @@
 // default limit (100 KB), then the documented verifyWebhook on the parsed body.
 // Usage: node express_receiver.js SECRET. Prints {"port": N} once listening, then one JSON line
 // per request: {"status", "verified", "body"} (the parsed body, when there was one).
-const crypto = require('crypto');
+const { verifyWebhook } = require('./verify-webhook');
 const express = require('express');
-
-function verifyWebhook(body, timestamp, signature, secret) {
-  const signatureInput = `${timestamp}.${JSON.stringify(body)}`;
-  const expectedSignature = 'sha256=' +
-    crypto.createHmac('sha256', secret)
-      .update(signatureInput)
-      .digest('hex');
-
-  return crypto.timingSafeEqual(
-    Buffer.from(signature),
-    Buffer.from(expectedSignature)
-  );
-}
 
 const secret = process.argv[2];
 const app = express();

@@ -2,21 +2,8 @@
 // Answers one line per request: {"roundtrip": bool, "verified": bool}.
 // `verifyWebhook` is the documented verify-webhook.js, verbatim; like express.json(), the
 // body is decoded as UTF-8 and JSON.parse'd before it is handed over.
-const crypto = require('crypto');
+const { verifyWebhook } = require('./verify-webhook');
 const readline = require('readline');
-
-function verifyWebhook(body, timestamp, signature, secret) {
-  const signatureInput = `${timestamp}.${JSON.stringify(body)}`;
-  const expectedSignature = 'sha256=' +
-    crypto.createHmac('sha256', secret)
-      .update(signatureInput)
-      .digest('hex');
-
-  return crypto.timingSafeEqual(
-    Buffer.from(signature),
-    Buffer.from(expectedSignature)
-  );
-}
 
 const rl = readline.createInterface({ input: process.stdin });
 rl.on('line', (line) => {
