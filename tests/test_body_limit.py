@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-from inboundflow.models import Call, Lead
+from inboundflow.models import Lead
 from webhooks import services
 from webhooks.models import Attempt, Delivery, Event
 from webhooks.payloads import ELLIPSIS, MAX_BODY_BYTES, delivery_body, fit_data

@@ -17,7 +17,6 @@ from django.db import connection, connections
 
 from inboundflow.models import Call
 from webhooks import services
-from webhooks.devtools.receiver import always
 from webhooks.models import Attempt, Delivery, Event, Integration
 
 from .conftest import ROOT, WorkerProcess, completed_call, wait_until, worker_database_url
