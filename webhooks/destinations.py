@@ -7,6 +7,7 @@ development and test setting). The resolver itself decides what `127.1`, `213070
 `0x7f.0.0.1` mean, so odd spellings are judged by the address they really reach; IPv6 forms
 that carry an IPv4 address (mapped, 6to4, Teredo, NAT64) are judged by that address.
 """
+import functools
 import ipaddress
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -122,6 +123,11 @@ def url_parts(url: str) -> tuple[str, int]:
     scheme = url.partition(":")[0].lower() if ":" in url else ""
     if scheme != "https" and not (scheme == "http" and setting("ALLOW_HTTP")):
         raise DestinationError("The webhook URL must use HTTPS (https://…).", "not_https")
+    return _read_url(url)
+
+
+@functools.lru_cache(maxsize=4096)  # on every attempt's path; a hook's URL rarely changes
+def _read_url(url: str) -> tuple[str, int]:
     try:
         prepared = requests.models.PreparedRequest()
         prepared.prepare_url(url, None)

@@ -5,6 +5,7 @@ bytes must be a fixed point of that round trip: compact separators, non-ASCII ch
 raw UTF-8, the same escapes as JavaScript (`\\n`, `\\u001f`, lowercase hex), lone surrogates
 escaped, and no floats (our payloads carry only integers).
 """
+import functools
 import json
 import re
 from typing import Any
@@ -55,6 +56,7 @@ def _size(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
+@functools.cache
 def _envelope_bytes(event_type: str) -> int:
     """The body's size without its data object (ids and the timestamp have fixed lengths)."""
     sample_id = "00000000-0000-0000-0000-000000000000"
@@ -63,6 +65,15 @@ def _envelope_bytes(event_type: str) -> int:
         "organization_id": sample_id, "delivery_id": sample_id, "data": {},
     }
     return _size(canonical_json(envelope)) - 2
+
+
+def data_json(event_type: str, data: dict, *, full_text_url: str) -> str:
+    """The event's `data` as canonical JSON, cut to fit when the body would pass MAX_BODY_BYTES
+    (serialized once when it fits, as nearly every event does)."""
+    text = canonical_json(data)
+    if _size(text) <= MAX_BODY_BYTES - _envelope_bytes(event_type):
+        return text
+    return canonical_json(fit_data(event_type, data, full_text_url=full_text_url))
 
 
 def fit_data(event_type: str, data: dict, *, full_text_url: str) -> dict:

@@ -17,7 +17,7 @@ from . import engine, transport
 from .conf import setting
 from .events import EventType, build_data, sample_data
 from .models import Attempt, Delivery, Event, Integration
-from .payloads import canonical_json, fit_data
+from .payloads import canonical_json, data_json
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def event_emit(*, event_type: str, source) -> Event | None:
         organization_id=source.organization_id,
         event_type=event_type,
         occurred_at=now,
-        data=canonical_json(fit_data(event_type, data, full_text_url=full_text_url)),
+        data=data_json(event_type, data, full_text_url=full_text_url),
         source_id=source.pk,
     )
     deliveries = [_new_delivery(event, integration_id, active, now) for integration_id, active in subscribers]
