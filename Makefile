@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test test-deps install services bench lock clean
+.PHONY: run test test-deps install services messages bench lock clean
 
 # The production packages (requirements.lock); the tests add theirs (requirements-test.lock).
 $(STAMP): requirements.lock pyproject.toml
@@ -20,10 +20,14 @@ $(TEST_STAMP): $(STAMP) requirements-test.lock
 
 install: $(STAMP)
 
+# French and English: compile the catalogues the pages read.
+messages: $(STAMP)
+	scripts/compile-messages
+
 # Web UI, worker, beat and a demo receiver in the foreground. Embedded defaults (SQLite, a
 # filesystem broker) unless DATABASE_URL / CELERY_BROKER_URL are set. The demo allows
 # http:// and loopback URLs so that the local receiver can be connected.
-run: $(STAMP)
+run: $(STAMP) messages
 	@mkdir -p .run
 	@echo "Demo mode: WEBHOOKS_ALLOW_HTTP=1 WEBHOOKS_ALLOW_LOOPBACK=1 (development only)."
 	DJANGO_DEBUG=1 WEBHOOKS_DEMO=1 WEBHOOKS_ALLOW_HTTP=1 WEBHOOKS_ALLOW_LOOPBACK=1 $(BIN)/python manage.py migrate --noinput
@@ -39,7 +43,7 @@ test-deps:
 
 # Unit and integration tests against the machine's PostgreSQL and Redis (started if needed),
 # a real Celery worker and headless Chromium.
-test: $(TEST_STAMP) services test-deps
+test: $(TEST_STAMP) services test-deps messages
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The benchmark of issue 4 (about 10 minutes; BENCH_ARGS=--quick for a short try).

@@ -7,8 +7,10 @@ commit or roll back together with the row.
 """
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
+from django.utils.translation import gettext_lazy as _
 
 
 class Organization(models.Model):
@@ -29,12 +31,16 @@ class User(AbstractUser):
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="users"
     )
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, blank=True,
+        help_text=_("Empty: the browser's language."),
+    )
 
 
 class Urgency(models.TextChoices):
-    LOW = "low", "Low"
-    MEDIUM = "medium", "Medium"
-    HIGH = "high", "High"
+    LOW = "low", _("Low")
+    MEDIUM = "medium", _("Medium")
+    HIGH = "high", _("High")
 
 
 # What the AI pipeline writes for urgency, beyond the vocabulary itself: the documented rule
@@ -101,9 +107,9 @@ class AtomicSaveModel(models.Model):
 
 class Call(AtomicSaveModel):
     class State(models.TextChoices):
-        IN_PROGRESS = "in_progress", "In progress"
-        TRANSFERRED = "transferred", "Transferred to a human"
-        COMPLETED = "completed", "Completed"
+        IN_PROGRESS = "in_progress", _("In progress")
+        TRANSFERRED = "transferred", _("Transferred to a human")
+        COMPLETED = "completed", _("Completed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="calls")

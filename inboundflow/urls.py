@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularAPIView
 
 from webhooks.api import router
 
+from .views import language_set
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="webhooks:integration-list"), name="home"),
     path("settings/integrations/", include("webhooks.urls")),
@@ -13,6 +15,7 @@ urlpatterns = [
     path("api/", include(router.urls)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("language/", language_set, name="language-set"),
     path("admin/", admin.site.urls),
 ]
 

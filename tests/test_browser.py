@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True), 
 
 
 @pytest.fixture
-def page(monkeypatch):
+def chromium(monkeypatch):
     # Playwright's sync API keeps an event loop on this thread; the ORM calls made by the test
     # itself are still plain synchronous calls.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -31,23 +31,36 @@ def page(monkeypatch):
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
         )
-        page = browser.new_page()
-        yield page
+        yield browser
         # ORM calls made while Playwright's loop runs get their own connection: close it.
         connections.close_all()
         browser.close()
 
 
-def test_connect_test_save_and_watch_deliveries(page, live_server, settings, organization, receiver):
-    settings.WEBHOOKS_DEMO = True
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    User.objects.create_user("owner", password="pw-owner-123", organization=organization)
+@pytest.fixture
+def page(chromium):
+    """A browser whose person reads English (Accept-Language: en-US)."""
+    return chromium.new_context(locale="en-US").new_page()
 
-    # log in
+
+@pytest.fixture
+def page_fr(chromium):
+    """A browser whose person reads French (Accept-Language: fr-FR)."""
+    return chromium.new_context(locale="fr-FR").new_page()
+
+
+def _log_in(page, live_server, organization) -> None:
+    User.objects.create_user("owner", password="pw-owner-123", organization=organization)
     page.goto(live_server.url + "/")
     page.fill("#id_username", "owner")
     page.fill("#id_password", "pw-owner-123")
     page.click("button[type=submit]")
+
+
+def test_connect_test_save_and_watch_deliveries(page, live_server, settings, organization, receiver):
+    settings.WEBHOOKS_DEMO = True
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    _log_in(page, live_server, organization)
     expect(page.locator("h1")).to_have_text("Settings → Integrations")
 
     # connect → paste URL → choose events → test → save
@@ -86,3 +99,45 @@ def test_connect_test_save_and_watch_deliveries(page, live_server, settings, org
     # the delivery page shows its attempt
     page.click("#deliveries tbody tr >> nth=0 >> a")
     expect(page.locator("#attempts")).to_contain_text("HTTP 200")
+
+
+def test_the_documented_six_steps_in_french(page_fr, live_server, organization, receiver):
+    """The customer documentation, step by step, with its own words, in a French browser."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    _log_in(page_fr, live_server, organization)
+    # 1. Paramètres → Intégrations
+    expect(page_fr.locator("html")).to_have_attribute("lang", "fr")
+    expect(page_fr.locator("h1")).to_have_text("Paramètres → Intégrations")
+    expect(page_fr.locator(".kinds")).to_contain_text("Webhook Personnalisé")
+    page_fr.screenshot(path=str(SCREENSHOTS / "fr-integrations.png"), full_page=True)
+    # 2. « Connecter » sur Webhook Personnalisé
+    page_fr.locator("a[data-kind=custom]").click()
+    expect(page_fr.locator("h1")).to_have_text("Connecter Webhook Personnalisé")
+    # 3. l'URL du webhook (doit être HTTPS) — an http:// address is refused, in French
+    expect(page_fr.locator("label[for=id_target_url]")).to_have_text("URL du webhook (doit être HTTPS)")
+    page_fr.fill("#id_name", "CRM du garage")
+    page_fr.fill("#id_target_url", "https://10.0.0.7/hook")
+    # 4. les événements à recevoir
+    page_fr.get_by_label("Chaque appel terminé").check()
+    page_fr.get_by_label("Nouveau prospect capturé").check()
+    page_fr.fill("#id_secret", "s3cret")
+    page_fr.get_by_role("button", name="Enregistrer").click()
+    expect(page_fr.locator(".errorlist")).to_contain_text("adresse de réseau privé")
+    page_fr.fill("#id_target_url", receiver.url)
+    # 5. « Tester le Webhook »
+    page_fr.get_by_role("button", name="Tester le Webhook").click()
+    expect(page_fr.locator("#test-result")).to_contain_text("Test livré")
+    page_fr.screenshot(path=str(SCREENSHOTS / "fr-connect-tested.png"), full_page=True)
+    # 6. Enregistrer — nothing typed again
+    page_fr.get_by_role("button", name="Enregistrer").click()
+    expect(page_fr.locator("#state")).to_have_text("Active")
+    hook = Integration.objects.get()
+    assert hook.secret == "s3cret" and hook.event_types == ["call.completed", "lead.created"]
+    assert [r.problems for r in receiver.received] == [[]]
+    page_fr.screenshot(path=str(SCREENSHOTS / "fr-integration-detail.png"), full_page=True)
+    # the switcher turns the same page English, and the account remembers it
+    page_fr.select_option("#language-select", "en")
+    expect(page_fr.locator("html")).to_have_attribute("lang", "en")
+    expect(page_fr.locator("h2").first).to_have_text("Settings")
+    page_fr.screenshot(path=str(SCREENSHOTS / "en-integration-detail.png"), full_page=True)
+    assert User.objects.get(username="owner").language == "en"

@@ -15,6 +15,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urlsplit
 
 import requests
+from django.utils.translation import gettext, gettext_lazy as _
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
@@ -22,11 +23,14 @@ from .conf import setting
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-LOOPBACK = "a loopback address"
-PRIVATE = "a private network address"
-LINK_LOCAL = "a link-local address (cloud metadata lives there)"
-DOCUMENTATION = "a documentation address"
-RESERVED = "a reserved address"
+LOOPBACK = _("a loopback address")
+PRIVATE = _("a private network address")
+LINK_LOCAL = _("a link-local address (cloud metadata lives there)")
+DOCUMENTATION = _("a documentation address")
+RESERVED = _("a reserved address")
+UNSPECIFIED = _("an unspecified address")
+MULTICAST = _("a multicast address")
+IETF = _("an IETF protocol assignment address")
 
 # IANA's IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890 and updates), kept here
 # rather than taken from the running Python's `ipaddress` flags, which differ between
@@ -36,36 +40,36 @@ RESERVED = "a reserved address"
 SPECIAL_PURPOSE = tuple(
     (ipaddress.ip_network(block), reason)
     for block, reason in (
-        ("0.0.0.0/8", "an unspecified address"),  # "this network"
+        ("0.0.0.0/8", UNSPECIFIED),  # "this network"
         ("10.0.0.0/8", PRIVATE),
-        ("100.64.0.0/10", "a carrier-grade NAT address"),
+        ("100.64.0.0/10", _("a carrier-grade NAT address")),
         ("127.0.0.0/8", LOOPBACK),
         ("169.254.0.0/16", LINK_LOCAL),
         ("172.16.0.0/12", PRIVATE),
-        ("192.0.0.0/24", "an IETF protocol assignment address (cloud metadata has lived there)"),
+        ("192.0.0.0/24", _("an IETF protocol assignment address (cloud metadata has lived there)")),
         ("192.0.2.0/24", DOCUMENTATION),
         ("192.88.99.0/24", RESERVED),  # the retired 6to4 relay anycast
         ("192.168.0.0/16", PRIVATE),
-        ("198.18.0.0/15", "a benchmarking address"),
+        ("198.18.0.0/15", _("a benchmarking address")),
         ("198.51.100.0/24", DOCUMENTATION),
         ("203.0.113.0/24", DOCUMENTATION),
-        ("224.0.0.0/4", "a multicast address"),
+        ("224.0.0.0/4", MULTICAST),
         ("240.0.0.0/4", RESERVED),  # 255.255.255.255 (broadcast) included
-        ("::/128", "an unspecified address"),
+        ("::/128", UNSPECIFIED),
         ("::1/128", LOOPBACK),
         ("::/96", RESERVED),  # IPv4-compatible, deprecated
         ("::ffff:0:0:0/96", RESERVED),  # IPv4-translated
         ("64:ff9b:1::/48", PRIVATE),  # local-use IPv4/IPv6 translation
         ("100::/64", RESERVED),  # discard-only
         ("100:0:0:1::/64", RESERVED),  # dummy prefix
-        ("2001::/23", "an IETF protocol assignment address"),
+        ("2001::/23", IETF),
         ("2001:db8::/32", DOCUMENTATION),
         ("3fff::/20", DOCUMENTATION),
         ("5f00::/16", RESERVED),  # segment routing SIDs
         ("fc00::/7", PRIVATE),  # unique local
         ("fe80::/10", LINK_LOCAL),
-        ("fec0::/10", "a site-local address"),  # deprecated, still routed inside some networks
-        ("ff00::/8", "a multicast address"),
+        ("fec0::/10", _("a site-local address")),  # deprecated, still routed inside some networks
+        ("ff00::/8", MULTICAST),
     )
 )
 _GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
@@ -106,7 +110,7 @@ def address_refusal(ip: IPAddress) -> str | None:
         return address_refusal(embedded)
     for block, reason in SPECIAL_PURPOSE:
         if ip.version == block.version and ip in block:
-            if reason == LOOPBACK and setting("ALLOW_LOOPBACK"):
+            if reason is LOOPBACK and setting("ALLOW_LOOPBACK"):
                 return None
             return reason
     if ip.version == 6 and ip not in _GLOBAL_UNICAST_V6:
@@ -122,7 +126,7 @@ def url_parts(url: str) -> tuple[str, int]:
     """
     scheme = url.partition(":")[0].lower() if ":" in url else ""
     if scheme != "https" and not (scheme == "http" and setting("ALLOW_HTTP")):
-        raise DestinationError("The webhook URL must use HTTPS (https://…).", "not_https")
+        raise DestinationError(gettext("The webhook URL must use HTTPS (https://…)."), "not_https")
     return _read_url(url)
 
 
@@ -134,15 +138,17 @@ def _read_url(url: str) -> tuple[str, int]:
         parts = urlsplit(prepared.url)
         port = parse_url(url).port  # as typed: the client drops a port 0 without a word
     except (requests.exceptions.RequestException, LocationParseError, ValueError, UnicodeError):
-        raise DestinationError(_PORT_RANGE if _typed_port_out_of_range(url) else "This URL is malformed.", "malformed")
+        raise DestinationError(
+            str(_PORT_RANGE) if _typed_port_out_of_range(url) else gettext("This URL is malformed."), "malformed"
+        )
     if not parts.hostname:
-        raise DestinationError("This URL has no host name.", "no_host")
+        raise DestinationError(gettext("This URL has no host name."), "no_host")
     if port is not None and not 1 <= port <= 65535:
-        raise DestinationError(_PORT_RANGE, "bad_port")
+        raise DestinationError(str(_PORT_RANGE), "bad_port")
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
-_PORT_RANGE = "The port must be a number from 1 to 65535."
+_PORT_RANGE = _("The port must be a number from 1 to 65535.")
 
 
 def _typed_port_out_of_range(url: str) -> bool:
@@ -168,7 +174,8 @@ def resolve(host: str, port: int, *, timeout: float = 10.0) -> list[IPAddress]:
         reason = address_refusal(ip)
         if reason:
             raise DestinationError(
-                f"“{host}” points to {reason} ({ip}); webhooks can only go to public internet addresses.",
+                gettext("“%(host)s” points to %(reason)s (%(ip)s); webhooks can only go to public internet addresses.")
+                % {"host": host, "reason": reason, "ip": ip},
                 "refused_address",
             )
         if ip not in addresses:
@@ -181,9 +188,11 @@ def _lookup(host: str, port: int, timeout: float) -> list:
     try:
         return future.result(timeout=timeout)
     except FutureTimeout:
-        raise DestinationError(f"The host “{host}” did not resolve within {timeout:g} s.", "dns_timeout")
+        raise DestinationError(
+            gettext("The host “%(host)s” did not resolve within %(seconds)g s.") % {"host": host, "seconds": timeout}, "dns_timeout"
+        )
     except (OSError, UnicodeError):
-        raise DestinationError(f"The host “{host}” could not be found.", "unresolvable")
+        raise DestinationError(gettext("The host “%(host)s” could not be found.") % {"host": host}, "unresolvable")
 
 
 def check_url(url: str, *, timeout: float = 10.0) -> list[IPAddress]:

@@ -9,13 +9,14 @@ import uuid
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class EventType(models.TextChoices):
-    CALL_COMPLETED = "call.completed", "Call completed"
-    CALL_TRANSFERRED = "call.transferred", "Call transferred to a human"
-    APPOINTMENT_BOOKED = "appointment.booked", "Appointment booked"
-    LEAD_CREATED = "lead.created", "Lead created"
+    CALL_COMPLETED = "call.completed", _("Call completed")
+    CALL_TRANSFERRED = "call.transferred", _("Call transferred to a human")
+    APPOINTMENT_BOOKED = "appointment.booked", _("Appointment booked")
+    LEAD_CREATED = "lead.created", _("Lead created")
 
 
 def format_instant(value: dt.datetime | None) -> str | None:

@@ -1,5 +1,6 @@
 """The settings page's forms. Validation lives on the model fields, shared with admin and API."""
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from .events import EventType
 from .models import Integration
@@ -9,22 +10,22 @@ class IntegrationForm(forms.ModelForm):
     event_types = forms.MultipleChoiceField(
         choices=EventType.choices,
         widget=forms.CheckboxSelectMultiple,
-        label="Events to receive",
-        error_messages={"required": "Choose at least one event to receive."},
+        label=_("Events to receive"),
+        error_messages={"required": _("Choose at least one event to receive.")},
     )
     secret = forms.CharField(
         required=False,
         max_length=200,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        label="Signing secret",
-        help_text="Optional. With a secret, every delivery carries X-InboundFlow-Signature.",
+        label=_("Signing secret"),
+        help_text=_("Optional. With a secret, every delivery carries X-InboundFlow-Signature."),
     )
-    clear_secret = forms.BooleanField(required=False, label="Remove the signing secret")
+    clear_secret = forms.BooleanField(required=False, label=_("Remove the signing secret"))
 
     class Meta:
         model = Integration
         fields = ["kind", "name", "target_url", "event_types", "secret"]
-        labels = {"target_url": "Webhook URL (must be HTTPS)"}
+        labels = {"name": _("Name"), "target_url": _("Webhook URL (must be HTTPS)")}
         widgets = {"kind": forms.HiddenInput}
 
     def __init__(self, *args, organization=None, **kwargs):
@@ -41,7 +42,7 @@ class IntegrationForm(forms.ModelForm):
             # Only what this person posted is sent back; a saved secret is never rendered.
             self.fields["secret"].widget.render_value = True
         elif self.instance.secret:
-            self.fields["secret"].help_text = "A secret is set. Leave empty to keep it, or type a new one."
+            self.fields["secret"].help_text = _("A secret is set. Leave empty to keep it, or type a new one.")
 
     def clean_name(self):
         return self.cleaned_data["name"].strip()

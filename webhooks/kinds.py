@@ -6,10 +6,12 @@ customer sees when pasting a URL. An unknown kind falls back to the custom one.
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext_lazy as _
+
 
 @dataclass(frozen=True)
 class KindInfo:
-    label: str
+    label: str  # texts a person reads are lazy translations
     tagline: str
     url_placeholder: str
     url_help: str
@@ -18,27 +20,27 @@ class KindInfo:
 KINDS = {
     "zapier": KindInfo(
         "Zapier",
-        "Connect to 5,000+ apps",
+        _("Connect to 5,000+ apps"),
         "https://hooks.zapier.com/hooks/catch/…",
-        "In your Zap, choose the trigger “Webhooks by Zapier → Catch Hook” and paste its URL.",
+        _("In your Zap, choose the trigger “Webhooks by Zapier → Catch Hook” and paste its URL."),
     ),
     "make": KindInfo(
         "Make (Integromat)",
-        "Advanced workflow automation",
+        _("Advanced workflow automation"),
         "https://hook.eu1.make.com/…",
-        "In your scenario, add a “Webhooks → Custom webhook” module and paste its address.",
+        _("In your scenario, add a “Webhooks → Custom webhook” module and paste its address."),
     ),
     "n8n": KindInfo(
         "n8n",
-        "Self-hosted automation",
+        _("Self-hosted automation"),
         "https://n8n.example.com/webhook/…",
-        "Add a Webhook node (method POST) and paste its production URL.",
+        _("Add a Webhook node (method POST) and paste its production URL."),
     ),
     "custom": KindInfo(
-        "Custom webhook",
-        "Any URL accepting HTTP POST",
+        _("Custom webhook"),
+        _("Any URL accepting HTTP POST"),
         "https://example.com/inboundflow/webhook",
-        "Any HTTPS endpoint that accepts a JSON POST and answers 2xx within 10 seconds.",
+        _("Any HTTPS endpoint that accepts a JSON POST and answers 2xx within 10 seconds."),
     ),
 }
 

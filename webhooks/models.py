@@ -8,6 +8,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from inboundflow.models import Organization
 
@@ -21,11 +22,11 @@ class Integration(models.Model):
         ZAPIER = "zapier", "Zapier"
         MAKE = "make", "Make (Integromat)"
         N8N = "n8n", "n8n"
-        CUSTOM = "custom", "Custom webhook"
+        CUSTOM = "custom", _("Custom webhook")
 
     class State(models.TextChoices):
-        ACTIVE = "active", "Active"
-        DISABLED = "disabled", "Disabled"
+        ACTIVE = "active", _("Active")
+        DISABLED = "disabled", _("Disabled")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
@@ -101,10 +102,10 @@ class Delivery(models.Model):
     """One event for one integration. Its id is the `delivery_id` the receiver sees."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        HELD = "held", "Held (integration disabled)"
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        HELD = "held", _("Held (integration disabled)")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Both foreign keys are covered by the leading columns of the indexes below.
@@ -154,12 +155,12 @@ class Delivery(models.Model):
 class Attempt(models.Model):
     class ErrorClass(models.TextChoices):
         NONE = "", "—"
-        HTTP = "http", "HTTP status"
-        TIMEOUT = "timeout", "Timeout"
-        CONNECTION = "connection", "Connection error"
-        TLS = "tls", "TLS error"
-        DNS = "dns", "DNS error"
-        REFUSED = "refused", "Refused destination"
+        HTTP = "http", _("HTTP status")
+        TIMEOUT = "timeout", _("Timeout")
+        CONNECTION = "connection", _("Connection error")
+        TLS = "tls", _("TLS error")
+        DNS = "dns", _("DNS error")
+        REFUSED = "refused", _("Refused destination")
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_set", db_index=False)
     number = models.PositiveIntegerField()

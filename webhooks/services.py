@@ -12,6 +12,7 @@ from functools import partial
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from . import engine, transport
 from .conf import setting
@@ -177,7 +178,7 @@ def delivery_attempt(*, delivery_id) -> Attempt | None:
 def _test_event_type(integration: Integration, event_type: str | None) -> str:
     if event_type:
         if event_type not in EventType.values:
-            raise ServiceError(f"Unknown event type {event_type!r}.")
+            raise ServiceError(_("Unknown event type %(type)r.") % {"type": event_type})
         return event_type
     return integration.event_types[0] if integration.event_types else EventType.CALL_COMPLETED
 
@@ -219,9 +220,9 @@ def url_send_sample(*, organization_id, url: str, secret: str, event_type: str) 
 def delivery_redeliver(*, delivery: Delivery) -> None:
     """Send a delivery again, with the same delivery_id and body, starting a new round."""
     if delivery.status == Status.PENDING:
-        raise ServiceError("This delivery is already waiting to be sent.")
+        raise ServiceError(_("This delivery is already waiting to be sent."))
     if not delivery.integration.is_active:
-        raise ServiceError("The integration is disabled: re-enable it first.")
+        raise ServiceError(_("The integration is disabled: re-enable it first."))
     now = timezone.now()
     with transaction.atomic():
         Delivery.objects.filter(pk=delivery.pk).update(

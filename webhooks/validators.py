@@ -1,5 +1,6 @@
 """Field validators shared by the settings page, the API and the admin (they live on the model)."""
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from .destinations import DestinationError, check_url
 
@@ -16,20 +17,21 @@ def validate_event_types(value) -> None:
     from .events import EventType
 
     if not isinstance(value, list) or not value:
-        raise ValidationError("Choose at least one event to receive.", code="no_events")
+        raise ValidationError(_("Choose at least one event to receive."), code="no_events")
     unknown = [item for item in value if item not in EventType.values]
     if unknown:
         raise ValidationError(
-            f"Unknown event type(s): {', '.join(map(str, unknown))}. Known: {', '.join(EventType.values)}.",
+            _("Unknown event type(s): %(unknown)s. Known: %(known)s.")
+            % {"unknown": ", ".join(map(str, unknown)), "known": ", ".join(EventType.values)},
             code="unknown_event",
         )
     if len(set(value)) != len(value):
-        raise ValidationError("An event type is listed twice.", code="duplicate_event")
+        raise ValidationError(_("An event type is listed twice."), code="duplicate_event")
 
 
 def validate_plain_text(value: str) -> None:
     """Names are shown in lists and logs: no control characters, no surrogates."""
     if any(ord(char) < 32 or ord(char) == 127 or 0xD800 <= ord(char) <= 0xDFFF for char in value):
-        raise ValidationError("Use printable characters only (no line breaks or control characters).", code="control_chars")
+        raise ValidationError(_("Use printable characters only (no line breaks or control characters)."), code="control_chars")
     if "\ufffd" in value:
-        raise ValidationError("This text contains bytes that are not valid UTF-8.", code="not_utf8")
+        raise ValidationError(_("This text contains bytes that are not valid UTF-8."), code="not_utf8")

@@ -9,6 +9,8 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from inboundflow.models import Appointment, Call, Lead
@@ -24,7 +26,7 @@ from .payloads import delivery_body
 
 def _organization(request: HttpRequest):
     if request.user.organization_id is None:
-        raise Http404("Your account does not belong to an organization.")
+        raise Http404(_("Your account does not belong to an organization."))
     return request.user.organization
 
 
@@ -34,8 +36,8 @@ def _integration(request: HttpRequest, pk) -> Integration:
 
 def _describe_result(status_code, error_class, error_message) -> str:
     if status_code and 200 <= status_code < 300:
-        return f"Test delivered: your endpoint answered {status_code}."
-    return f"Test failed: {error_message or error_class}."
+        return _("Test delivered: your endpoint answered %(status)s.") % {"status": status_code}
+    return _("Test failed: %(error)s.") % {"error": error_message or error_class}
 
 
 @login_required
@@ -56,7 +58,7 @@ def integration_create(request: HttpRequest) -> HttpResponse:
     organization = _organization(request)
     kind = request.GET.get("kind") or request.POST.get("kind") or "custom"
     if kind not in KINDS:
-        raise Http404("Unknown integration kind.")
+        raise Http404(_("Unknown integration kind."))
     form = IntegrationForm(request.POST or None, organization=organization, initial={"kind": kind, "name": KINDS[kind].label})
     test_result = None
     if request.method == "POST" and form.is_valid():
@@ -70,7 +72,7 @@ def integration_create(request: HttpRequest) -> HttpResponse:
             test_result = {"ok": result.ok, "text": _describe_result(result.status_code, result.error_class, result.error_message)}
         else:
             integration = form.save()
-            messages.success(request, f"“{integration.name}” is connected.")
+            messages.success(request, _("“%(name)s” is connected.") % {"name": integration.name})
             return redirect("webhooks:integration-detail", pk=integration.pk)
     return render(
         request,
@@ -85,7 +87,7 @@ def integration_detail(request: HttpRequest, pk) -> HttpResponse:
     form = IntegrationForm(request.POST or None, instance=integration, organization=integration.organization)
     if request.method == "POST" and form.is_valid():
         form.save()
-        messages.success(request, "Saved.")
+        messages.success(request, _("Saved."))
         return redirect("webhooks:integration-detail", pk=integration.pk)
     deliveries = (
         integration.deliveries.select_related("event").order_by("-created_at")[:50]
@@ -123,7 +125,13 @@ def integration_enable(request: HttpRequest, pk) -> HttpResponse:
     form = EnableForm(request.POST)
     send_held = form.is_valid() and form.cleaned_data["send_held"]
     released = services.integration_enable(integration=integration, send_held=send_held)
-    messages.success(request, f"Re-enabled. {released} held deliveries are on their way." if send_held else "Re-enabled.")
+    if send_held:
+        messages.success(request, ngettext(
+            "Re-enabled. %(count)d held delivery is on its way.", "Re-enabled. %(count)d held deliveries are on their way.",
+            released,
+        ) % {"count": released})
+    else:
+        messages.success(request, _("Re-enabled."))
     return redirect("webhooks:integration-detail", pk=integration.pk)
 
 
@@ -132,10 +140,12 @@ def integration_enable(request: HttpRequest, pk) -> HttpResponse:
 def integration_send_held(request: HttpRequest, pk) -> HttpResponse:
     integration = _integration(request, pk)
     if not integration.is_active:
-        messages.error(request, "Re-enable the integration first.")
+        messages.error(request, _("Re-enable the integration first."))
     else:
         released = services.integration_release_held(integration=integration)
-        messages.success(request, f"{released} held deliveries are on their way.")
+        messages.success(request, ngettext(
+            "%(count)d held delivery is on its way.", "%(count)d held deliveries are on their way.", released
+        ) % {"count": released})
     return redirect("webhooks:integration-detail", pk=integration.pk)
 
 
@@ -144,7 +154,7 @@ def integration_send_held(request: HttpRequest, pk) -> HttpResponse:
 def integration_disable(request: HttpRequest, pk) -> HttpResponse:
     integration = _integration(request, pk)
     services.integration_disable(integration=integration, reason=f"Disabled by {request.user.get_username()}.")
-    messages.success(request, "Disabled. New events will be held until you re-enable it.")
+    messages.success(request, _("Disabled. New events will be held until you re-enable it."))
     return redirect("webhooks:integration-detail", pk=integration.pk)
 
 
@@ -154,7 +164,7 @@ def integration_delete(request: HttpRequest, pk) -> HttpResponse:
     integration = _integration(request, pk)
     name = integration.name
     integration.delete()
-    messages.success(request, f"“{name}” was removed.")
+    messages.success(request, _("“%(name)s” was removed.") % {"name": name})
     return redirect("webhooks:integration-list")
 
 
@@ -184,7 +194,7 @@ def delivery_redeliver(request: HttpRequest, pk) -> HttpResponse:
     except services.ServiceError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, "Queued for redelivery, with the same delivery_id.")
+        messages.success(request, _("Queued for redelivery, with the same delivery_id."))
     return redirect("webhooks:delivery-detail", pk=delivery.pk)
 
 
@@ -193,7 +203,7 @@ def delivery_redeliver(request: HttpRequest, pk) -> HttpResponse:
 def demo_simulate_call(request: HttpRequest) -> HttpResponse:
     """Demo only: a call that is booked, captured as a lead and completed, as the AI would."""
     if not setting("DEMO"):
-        raise Http404("The demo is switched off.")
+        raise Http404(_("The demo is switched off."))
     organization = _organization(request)
     now = timezone.now()
     call = Call.objects.create(
@@ -218,5 +228,5 @@ def demo_simulate_call(request: HttpRequest) -> HttpResponse:
     )
     call.state, call.ended_at = Call.State.COMPLETED, now
     call.save()
-    messages.success(request, "A demo call was completed: its events are on their way.")
+    messages.success(request, _("A demo call was completed: its events are on their way."))
     return redirect("webhooks:integration-list")
