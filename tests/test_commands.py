@@ -116,8 +116,10 @@ def create_organization(*args, password="a-Long-owner-pass-1") -> str:
 
 
 def test_organization_create_gives_an_owner_who_reaches_the_settings_page(client):
-    output = create_organization("--name", "Garage Dupont", "--owner", "marie", "--email", "marie@example.com")
-    organization = Organization.objects.get(name="Garage Dupont")
+    output = create_organization(
+        "--name", "Garage Dupont", "--owner", "marie", "--email", "marie@example.com", "--time-zone", "Europe/Brussels"
+    )
+    organization = Organization.objects.get(name="Garage Dupont", time_zone="Europe/Brussels")
     assert f"Created Garage Dupont ({organization.pk}) with its owner marie." in output
     assert client.login(username="marie", password="a-Long-owner-pass-1")
     assert client.get("/settings/integrations/").status_code == 200
@@ -132,6 +134,7 @@ def test_organization_create_gives_an_owner_who_reaches_the_settings_page(client
         (["--name", "G", "--owner", "new"], "short", "password is refused"),
         (["--name", "G", "--owner", "bad name!"], "a-Long-owner-pass-1", "Enter a valid username"),
         (["--name", "G", "--owner", "new", "--email", "not-mail"], "a-Long-owner-pass-1", "valid email"),
+        (["--name", "G", "--owner", "new", "--time-zone", "Mars/Olympus"], "a-Long-owner-pass-1", "is not a time zone"),
     ],
 )
 def test_organization_create_refuses_clearly_and_writes_nothing(organization, args, password, message):

@@ -177,3 +177,41 @@ def test_api_tenancy(api, theirs):
     assert api.post(f"/api/deliveries/{delivery.pk}/redeliver/").status_code == 404
     assert api.get("/api/deliveries/").json()["results"] == []
     assert api.get("/api/integrations/").json()["results"] == []
+
+
+# --- Watching failures: health at a glance, in the organization's time zone -----------------
+
+
+def test_health_shows_failures_out_of_the_limit_and_what_is_retrying(browser, organization, make_integration, receiver):
+    # given: an endpoint failing, three deliveries in their first round of retries
+    receiver.responder = lambda received: (500, b"", {})
+    hook = make_integration(receiver.url, events=["call.completed"])
+    for _ in range(3):
+        completed_call(organization)
+        from webhooks import services
+        services.delivery_attempt(delivery_id=Delivery.objects.filter(attempts=0).get().id)
+    Integration.objects.filter(pk=hook.pk).update(consecutive_failures=3)
+    # then: list and detail say how far from disabled it is, and what is retrying
+    listing = browser.get(reverse("webhooks:integration-list"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "3 of 10" in listing and "3, next" in listing
+    detail = browser.get(reverse("webhooks:integration-detail", args=[hook.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "3 échecs de livraison consécutifs, sur les 10 qui la désactivent" in detail
+    assert "3 livraisons en reprise, prochaine tentative le" in detail
+
+
+def test_times_are_in_the_organization_s_zone_to_the_second_and_attempts_to_the_millisecond(
+    browser, organization, make_integration, receiver
+):
+    import re
+
+    organization.time_zone = "America/New_York"
+    organization.save()
+    hook = make_integration(receiver.url, events=["call.completed"])
+    completed_call(organization)
+    from webhooks import services
+    delivery = Delivery.objects.get()
+    services.delivery_attempt(delivery_id=delivery.id)
+    detail = browser.get(reverse("webhooks:integration-detail", args=[hook.pk]), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert re.search(r"\d{1,2} \w+ \d{4}, \d{2}:\d{2}:\d{2} E[SD]T", detail), "created time with seconds and zone"
+    page = browser.get(reverse("webhooks:delivery-detail", args=[delivery.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert re.search(r"\d{1,2} \w+ \d{4}, \d{2}:\d{2}:\d{2}\.\d{3} E[SD]T", page), "attempt time to the millisecond"

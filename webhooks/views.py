@@ -5,7 +5,7 @@ import datetime as dt
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q
+from django.db.models import Count, F, Min, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -40,16 +40,29 @@ def _describe_result(status_code, error_class, error_message) -> str:
     return _("Test failed: %(error)s.") % {"error": error_message or error_class}
 
 
+# A delivery is retrying when it is still pending after at least one attempt of its round.
+_RETRYING = Q(deliveries__status=Delivery.Status.PENDING, deliveries__attempts__gt=F("deliveries__round_start"))
+
+
+def _with_health(integrations):
+    """Held and retrying deliveries, and when the next retry goes, in one query."""
+    return integrations.annotate(
+        held=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.HELD)),
+        retrying=Count("deliveries", filter=_RETRYING),
+        next_retry_at=Min("deliveries__next_attempt_at", filter=_RETRYING),
+    )
+
+
 @login_required
 def integration_list(request: HttpRequest) -> HttpResponse:
     organization = _organization(request)
-    integrations = organization.integrations.annotate(
-        held=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.HELD))
-    )
     return render(
         request,
         "webhooks/integration_list.html",
-        {"organization": organization, "integrations": integrations, "kinds": KINDS, "demo": setting("DEMO")},
+        {
+            "organization": organization, "integrations": _with_health(organization.integrations.all()),
+            "kinds": KINDS, "demo": setting("DEMO"), "disable_after": setting("DISABLE_AFTER"),
+        },
     )
 
 
@@ -83,7 +96,7 @@ def integration_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def integration_detail(request: HttpRequest, pk) -> HttpResponse:
-    integration = _integration(request, pk)
+    integration = get_object_or_404(_with_health(Integration.objects.all()), pk=pk, organization=_organization(request))
     form = IntegrationForm(request.POST or None, instance=integration, organization=integration.organization)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -100,7 +113,8 @@ def integration_detail(request: HttpRequest, pk) -> HttpResponse:
             "form": form,
             "kind": kind_info(integration.kind),
             "deliveries": deliveries,
-            "held": integration.deliveries.filter(status=Delivery.Status.HELD).count(),
+            "held": integration.held,
+            "disable_after": setting("DISABLE_AFTER"),
             "event_types": EventType.choices,
         },
     )

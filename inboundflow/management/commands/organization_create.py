@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from inboundflow.models import Organization, User
+from inboundflow.models import Organization, User, validate_time_zone
 
 PASSWORD_VARIABLE = "INBOUNDFLOW_OWNER_PASSWORD"
 
@@ -21,6 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--owner", required=True, metavar="USERNAME", help="the owner's login")
         parser.add_argument("--email", default="", help="the owner's e-mail address")
         parser.add_argument(
+            "--time-zone", default="Europe/Paris", help="where the dashboard's times are shown (default Europe/Paris)"
+        )
+        parser.add_argument(
             "--noinput", "--no-input", action="store_false", dest="interactive",
             help=f"do not prompt: the password comes from ${PASSWORD_VARIABLE}",
         )
@@ -31,6 +34,10 @@ class Command(BaseCommand):
             raise CommandError("The organization needs a name (--name).")
         if len(name) > Organization._meta.get_field("name").max_length:
             raise CommandError("The organization's name is longer than 200 characters.")
+        try:
+            validate_time_zone(options["time_zone"])
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages))
         username = options["owner"].strip()
         if User.objects.filter(username=username).exists():
             raise CommandError(f"A user named {username!r} already exists; choose another --owner.")
@@ -42,7 +49,7 @@ class Command(BaseCommand):
             raise CommandError(" ".join(error.messages))
         password = self._password(options["interactive"], user)
         with transaction.atomic():
-            organization = Organization.objects.create(name=name)
+            organization = Organization.objects.create(name=name, time_zone=options["time_zone"])
             user.organization = organization
             user.set_password(password)
             user.save()

@@ -1,0 +1,17 @@
+"""Template filters for the dashboard."""
+from django import template
+from django.utils import timezone
+from django.utils.formats import date_format
+
+register = template.Library()
+
+
+@register.filter
+def instant(value, precision: str = "s"):
+    """A moment in the active time zone (the organization's), to the second — or to the
+    millisecond with `|instant:"ms"` — with the zone named, month in the person's language."""
+    if value is None:
+        return "—"
+    local = timezone.localtime(value)
+    fraction = f".{local.microsecond // 1000:03d}" if precision == "ms" else ""
+    return f"{date_format(local, 'j F Y, H:i:s')}{fraction} {date_format(local, 'T')}"
