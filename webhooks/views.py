@@ -19,6 +19,7 @@ from . import services
 from .conf import setting
 from .events import EventType
 from .forms import EnableForm, IntegrationForm, TestEventForm
+from .health import integrations_health
 from .kinds import KINDS, kind_info
 from .models import Delivery, Integration
 from .payloads import delivery_body
@@ -53,14 +54,22 @@ def _with_health(integrations):
     )
 
 
+def _attach_health(integrations: list) -> list:
+    health = integrations_health(integration.pk for integration in integrations)
+    for integration in integrations:
+        integration.health = health[integration.pk]
+    return integrations
+
+
 @login_required
 def integration_list(request: HttpRequest) -> HttpResponse:
     organization = _organization(request)
+    integrations = _attach_health(list(_with_health(organization.integrations.all())))
     return render(
         request,
         "webhooks/integration_list.html",
         {
-            "organization": organization, "integrations": _with_health(organization.integrations.all()),
+            "organization": organization, "integrations": integrations,
             "kinds": KINDS, "demo": setting("DEMO"), "disable_after": setting("DISABLE_AFTER"),
         },
     )
@@ -97,6 +106,7 @@ def integration_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def integration_detail(request: HttpRequest, pk) -> HttpResponse:
     integration = get_object_or_404(_with_health(Integration.objects.all()), pk=pk, organization=_organization(request))
+    _attach_health([integration])
     form = IntegrationForm(request.POST or None, instance=integration, organization=integration.organization)
     if request.method == "POST" and form.is_valid():
         form.save()
