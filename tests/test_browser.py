@@ -1,17 +1,21 @@
 """The settings page in a real headless Chromium: log in, connect, test, save, simulate a call,
 and watch the deliveries succeed — served by the live server, delivered by a real worker."""
+import datetime as dt
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
-from inboundflow.models import User
-from webhooks.models import Delivery, Integration
+from django.utils import timezone
 
-from .conftest import wait_until
+from inboundflow.models import User
+from webhooks.models import Attempt, Delivery, Integration
+
+from .conftest import completed_call, wait_until
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp/inboundflow-screenshots"))
@@ -141,3 +145,37 @@ def test_the_documented_six_steps_in_french(page_fr, live_server, organization, 
     expect(page_fr.locator("h2").first).to_have_text("Settings")
     page_fr.screenshot(path=str(SCREENSHOTS / "en-integration-detail.png"), full_page=True)
     assert User.objects.get(username="owner").language == "en"
+
+
+def test_a_failing_integration_s_health_changes_live_and_polling_stops(page, live_server, organization, receiver):
+    # given: an integration whose endpoint fails, and a delivery waiting for its retry
+    receiver.responder = lambda received: (503, b"", {})
+    hook = Integration.objects.create(
+        organization=organization, name="Flaky CRM", target_url=receiver.url, secret="s3cret",
+        event_types=["call.completed"],
+    )
+    call = completed_call(organization)
+    assert wait_until(lambda: Attempt.objects.filter(delivery__integration=hook).count() >= 2)  # 2 attempts: failed
+    receiver.responder = lambda received: (200, b"", {})
+    retry_at = timezone.now() + dt.timedelta(seconds=4)
+    # as a longer schedule would leave it: failed twice, its third attempt due in 4 s
+    Delivery.objects.update(status="pending", completed_at=None, next_attempt_at=retry_at, enqueued_at=None)
+    polls = []
+    page.on("request", lambda request: polls.append(request.url) if "fragment=live" in request.url else None)
+    # when: the customer watches the integration's page
+    _log_in(page, live_server, organization)
+    page.goto(f"{live_server.url}/settings/integrations/{hook.pk}/")
+    expect(page.locator("#deliveries")).to_contain_text("Pending")
+    expect(page.locator("#retrying")).to_contain_text("1 delivery retrying, next attempt")
+    expect(page.locator("#last-error")).to_contain_text("had an error (HTTP 503)")
+    expect(page.locator("#rate-24h")).to_have_text("—")  # nothing finished yet
+    page.screenshot(path=str(SCREENSHOTS / "en-integration-failing.png"), full_page=True)
+    # then: without a reload, the retry's success shows, and the health with it
+    expect(page.locator("#deliveries")).to_contain_text("Succeeded", timeout=20_000)
+    expect(page.locator("#rate-24h")).to_have_text("100\u00a0%")
+    assert Delivery.objects.get().status == "succeeded" and str(call.pk) in receiver.received[-1].body.decode()
+    # and once nothing is pending, the page stops asking
+    time.sleep(1)
+    asked = len(polls)
+    time.sleep(5)
+    assert asked >= 1 and len(polls) == asked

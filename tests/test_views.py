@@ -215,3 +215,33 @@ def test_times_are_in_the_organization_s_zone_to_the_second_and_attempts_to_the_
     assert re.search(r"\d{1,2} \w+ \d{4}, \d{2}:\d{2}:\d{2} E[SD]T", detail), "created time with seconds and zone"
     page = browser.get(reverse("webhooks:delivery-detail", args=[delivery.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert re.search(r"\d{1,2} \w+ \d{4}, \d{2}:\d{2}:\d{2}\.\d{3} E[SD]T", page), "attempt time to the millisecond"
+
+
+def test_deliveries_filter_by_status_event_and_day(browser, organization, make_integration, receiver):
+    hook = make_integration(receiver.url)
+    completed_call(organization)  # a call.completed, pending
+    from inboundflow.models import Lead
+    Lead.objects.create(organization=organization, call=completed_call(organization), caller_name="Zoé")
+    Delivery.objects.filter(event__event_type="lead.created").update(status="failed", next_attempt_at=None)
+    url = reverse("webhooks:integration-detail", args=[hook.pk])
+
+    def rows(**query):
+        page = browser.get(url, query).content.decode()
+        table = page[page.index('<table id="deliveries">'):page.index("</table>")]
+        return table.count('href="/settings/integrations/deliveries/')
+
+    today = timezone.localdate().isoformat()
+    assert rows() == 3
+    assert rows(status="failed") == 1 and rows(event="call.completed") == 2
+    assert rows(event="lead.created", status="pending") == 0
+    assert rows(since=today, until=today) == 3 and rows(until="2020-01-01") == 0
+    page = browser.get(url, {"since": "2026-12-02", "until": "2026-12-01"}).content.decode()
+    assert "“From” must be on or before “To”." in page
+
+
+def test_the_live_fragment_holds_only_the_regions_that_refresh(browser, organization, make_integration, receiver):
+    hook = make_integration(receiver.url)
+    completed_call(organization)
+    fragment = browser.get(reverse("webhooks:integration-detail", args=[hook.pk]), {"fragment": "live"}).content.decode()
+    assert 'id="live-status" data-live data-pending="true"' in fragment and 'id="live-deliveries"' in fragment
+    assert "<html" not in fragment and 'name="target_url"' not in fragment  # never the form being edited

@@ -3,7 +3,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from .events import EventType
-from .models import Integration
+from .models import Delivery, Integration
 
 
 class IntegrationForm(forms.ModelForm):
@@ -71,3 +71,33 @@ class TestEventForm(forms.Form):
 
 class EnableForm(forms.Form):
     send_held = forms.BooleanField(required=False)
+
+
+class DeliveryFilterForm(forms.Form):
+    """Deliveries by status, event type and day (in the organization's time zone)."""
+
+    status = forms.ChoiceField(label=_("Status"), required=False, choices=[("", _("All"))] + Delivery.Status.choices)
+    event = forms.ChoiceField(label=_("Event"), required=False, choices=[("", _("All"))] + EventType.choices)
+    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("since") and cleaned.get("until") and cleaned["since"] > cleaned["until"]:
+            raise forms.ValidationError(_("“From” must be on or before “To”."))
+        return cleaned
+
+    def filter(self, deliveries):
+        """The deliveries that match; all of them when the filters are invalid (errors shown)."""
+        if not self.is_valid():
+            return deliveries
+        values = self.cleaned_data
+        if values["status"]:
+            deliveries = deliveries.filter(status=values["status"])
+        if values["event"]:
+            deliveries = deliveries.filter(event__event_type=values["event"])
+        if values["since"]:
+            deliveries = deliveries.filter(created_at__date__gte=values["since"])
+        if values["until"]:
+            deliveries = deliveries.filter(created_at__date__lte=values["until"])
+        return deliveries

@@ -18,7 +18,7 @@ from inboundflow.models import Appointment, Call, Lead
 from . import services
 from .conf import setting
 from .events import EventType
-from .forms import EnableForm, IntegrationForm, TestEventForm
+from .forms import DeliveryFilterForm, EnableForm, IntegrationForm, TestEventForm
 from .health import integrations_health
 from .kinds import KINDS, kind_info
 from .models import Delivery, Integration
@@ -112,22 +112,22 @@ def integration_detail(request: HttpRequest, pk) -> HttpResponse:
         form.save()
         messages.success(request, _("Saved."))
         return redirect("webhooks:integration-detail", pk=integration.pk)
-    deliveries = (
-        integration.deliveries.select_related("event").order_by("-created_at")[:50]
-    )
-    return render(
-        request,
-        "webhooks/integration_detail.html",
-        {
-            "integration": integration,
-            "form": form,
-            "kind": kind_info(integration.kind),
-            "deliveries": deliveries,
-            "held": integration.held,
-            "disable_after": setting("DISABLE_AFTER"),
-            "event_types": EventType.choices,
-        },
-    )
+    filters = DeliveryFilterForm(request.GET or None)
+    deliveries = filters.filter(integration.deliveries.select_related("event")).order_by("-created_at")[:50]
+    context = {
+        "integration": integration,
+        "form": form,
+        "filters": filters,
+        "kind": kind_info(integration.kind),
+        "deliveries": deliveries,
+        "held": integration.held,
+        # the page refreshes itself while anything is on its way (see static/webhooks/live.js)
+        "pending": integration.deliveries.filter(status=Delivery.Status.PENDING).exists(),
+        "disable_after": setting("DISABLE_AFTER"),
+        "event_types": EventType.choices,
+    }
+    template = "webhooks/_integration_live.html" if request.GET.get("fragment") == "live" else "webhooks/integration_detail.html"
+    return render(request, template, context)
 
 
 @login_required
