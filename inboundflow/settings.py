@@ -67,6 +67,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "webhooks.alerts.banner",
             ],
         },
     },
@@ -125,6 +126,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "webhooks.events.EventType"},
 }
+
+# --- E-mail (alerts when an integration fails, is disabled, works again) ------------------
+# EMAIL_URL: smtp://user:password@host:587 (+tls), smtp+ssl://…:465; unset, e-mails are printed
+# on the console of the process that sends them (the worker), as `make run` shows.
+globals().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="InboundFlow <noreply@localhost>")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # --- Celery -------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")

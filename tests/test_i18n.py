@@ -16,7 +16,9 @@ CATALOGUE = ROOT / "locale" / "fr" / "LC_MESSAGES" / "django.po"
 
 
 def _msgids(po_text: str) -> set[str]:
-    return set(re.findall(r'^msgid "(.+)"$', po_text, flags=re.M))
+    """Every msgid of a catalogue, its continuation lines joined (wrapping differs by tool)."""
+    blocks = re.findall(r'^msgid ((?:".*"\n)+)', po_text + "\n", flags=re.M)
+    return {"".join(re.findall(r'"(.*)"', block)) for block in blocks} - {""}
 
 
 def test_the_french_catalogue_is_complete():

@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_AFTER_MAX": 6 * 3600.0,
     # Consecutive failed deliveries that disable an integration.
     "DISABLE_AFTER": 10,
+    # Consecutive failed deliveries after which the organization is told its hook is failing.
+    "FAILING_AFTER": 3,
     # How often the sweep looks for due deliveries, in seconds.
     "SWEEP_INTERVAL": 5.0,
     # A delivery enqueued this long ago and still not attempted is enqueued again.

@@ -23,10 +23,10 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import transport
+from . import alerts, transport
 from .conf import setting
 from .kinds import masked_url
-from .models import Attempt, Delivery, Event, Integration
+from .models import Alert, Attempt, Delivery, Event, Integration
 from .payloads import delivery_body
 from .retry import Outcome, Verdict, decide
 from .signing import signature_for_payload
@@ -202,7 +202,7 @@ def _record(results: list, now: dt.datetime) -> list[Attempt]:
             delivery.status, delivery.completed_at, delivery.next_attempt_at, delivery.enqueued_at = Status.FAILED, now, None, None
             changed.append(delivery)
         if not delivery.event.is_test:
-            per_integration.setdefault(delivery.integration_id, []).append((result, outcome))
+            per_integration.setdefault(delivery.integration, []).append((result, outcome))
     with transaction.atomic():
         Attempt.objects.bulk_create(attempts)
         if succeeded:
@@ -214,26 +214,34 @@ def _record(results: list, now: dt.datetime) -> list[Attempt]:
             Delivery.objects.bulk_update(
                 changed, ["status", "attempts", "locked_until", "next_attempt_at", "enqueued_at", "completed_at"]
             )
-        for integration_id, outcomes in per_integration.items():
-            _update_integration(integration_id, outcomes, now=now)
+        for integration, outcomes in per_integration.items():
+            _update_integration(integration, outcomes, now=now)
         for integration_id, delay in bells:
             transaction.on_commit(partial(ring, [integration_id], countdown=delay, force=True), robust=True)
     return attempts
 
 
-def _update_integration(integration_id, outcomes: list, *, now: dt.datetime) -> None:
-    hooks = Integration.objects.filter(pk=integration_id)
+def _update_integration(integration: Integration, outcomes: list, *, now: dt.datetime) -> None:
+    hooks = Integration.objects.filter(pk=integration.pk)
     if all(outcome.verdict is Verdict.SUCCEEDED for _, outcome in outcomes):
+        # `alerted` as claimed tells whether the organization was told of failures; the
+        # conditional UPDATE decides, so that two batches cannot both announce the recovery.
+        if integration.alerted == Integration.Alerted.FAILING and hooks.filter(
+            alerted=Integration.Alerted.FAILING
+        ).update(consecutive_failures=0, last_success_at=now, alerted=Integration.Alerted.OK):
+            alerts.alert_raise(integration_id=integration.pk, kind=Alert.Kind.RECOVERED)
+            return
         hooks.update(consecutive_failures=0, last_success_at=now)
         return
     # Failures: count them in the order they finished, under a row lock (no lost update).
     locked = hooks.select_for_update().get()
     limit = setting("DISABLE_AFTER")
-    reason = ""
+    reason, last_failure = "", None
     for result, outcome in outcomes:
         if outcome.verdict is Verdict.SUCCEEDED:
             locked.consecutive_failures, locked.last_success_at = 0, now
             continue
+        last_failure = result
         locked.last_failure_at, locked.last_error = now, (result.error_message or result.error_class)[:500]
         if outcome.verdict is Verdict.FAILED:
             locked.consecutive_failures += 1
@@ -243,15 +251,23 @@ def _update_integration(integration_id, outcomes: list, *, now: dt.datetime) -> 
                     f"Disabled automatically after {limit} consecutive failed deliveries. "
                     f"Last error: {locked.last_error}"
                 )
+    alert = None
     if reason and locked.is_active:
         locked.state, locked.disabled_at, locked.disabled_reason = Integration.State.DISABLED, now, reason[:500]
-        logger.warning("integration %s disabled: %s", integration_id, reason)
+        logger.warning("integration %s disabled: %s", integration.pk, reason)
+        alert, locked.alerted = Alert.Kind.DISABLED, Integration.Alerted.DISABLED
+    elif locked.is_active and locked.alerted == Integration.Alerted.OK and locked.consecutive_failures >= setting("FAILING_AFTER"):
+        alert, locked.alerted = Alert.Kind.FAILING, Integration.Alerted.FAILING
+    elif locked.consecutive_failures == 0 and locked.alerted == Integration.Alerted.FAILING:
+        alert, locked.alerted = Alert.Kind.RECOVERED, Integration.Alerted.OK
     locked.save(
         update_fields=[
             "consecutive_failures", "last_success_at", "last_failure_at", "last_error",
-            "state", "disabled_at", "disabled_reason", "updated_at",
+            "state", "disabled_at", "disabled_reason", "alerted", "updated_at",
         ]
     )
+    if alert:
+        alerts.alert_raise(integration_id=integration.pk, kind=alert, result=last_failure)
 
 
 # --- Draining and ringing ------------------------------------------------------------------
@@ -487,4 +503,6 @@ def sweep(*, limit: int = 1000) -> int:
         transaction.on_commit(partial(ring, integrations, force=True), robust=True)
     if rows:
         logger.info("sweep found %s due deliveries in %s integrations", len(rows), len(integrations))
+    for alert_id in alerts.alerts_unsent(now=now):  # e-mails an SMTP or broker outage held back
+        alerts.alert_publish(alert_id=alert_id)
     return len(rows)

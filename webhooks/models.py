@@ -28,6 +28,13 @@ class Integration(models.Model):
         ACTIVE = "active", _("Active")
         DISABLED = "disabled", _("Disabled")
 
+    class Alerted(models.TextChoices):
+        """What the organization was last told, so that it is told once per change."""
+
+        OK = "ok", _("Working")
+        FAILING = "failing", _("Failing")
+        DISABLED = "disabled", _("Disabled")
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="integrations"
@@ -44,6 +51,7 @@ class Integration(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_failure_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
+    alerted = models.CharField(max_length=10, choices=Alerted.choices, default=Alerted.OK)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -181,3 +189,28 @@ class Attempt(models.Model):
     def __str__(self) -> str:
         outcome = self.status_code or self.get_error_class_display()
         return f"attempt {self.number}: {outcome}"
+
+
+class Alert(models.Model):
+    """An integration started failing, was disabled, or works again: e-mailed to every user of
+    the organization once, and shown as a banner until each of them has seen it."""
+
+    class Kind(models.TextChoices):
+        FAILING = "failing", _("Failing")
+        DISABLED = "disabled", _("Disabled")
+        RECOVERED = "recovered", _("Working again")
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    error_class = models.CharField(max_length=12, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    seen_by = models.ManyToManyField("inboundflow.User", blank=True, related_name="seen_alerts")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.integration} {self.kind} at {self.created_at:%Y-%m-%d %H:%M:%S}"

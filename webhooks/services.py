@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import engine, transport
+from . import alerts, engine, transport
 from .conf import setting
 from .events import EventType, build_data, sample_data
 from .models import Attempt, Delivery, Event, Integration
@@ -261,6 +261,7 @@ def integration_enable(*, integration: Integration, send_held: bool = False) -> 
             updated_at=timezone.now(),
         )
         integration.refresh_from_db()
+        alerts.integration_recovered(integration=integration)
         released = integration_release_held(integration=integration) if send_held else 0
     logger.info("integration %s enabled, %s held deliveries released", integration.pk, released)
     return released

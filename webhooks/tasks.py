@@ -1,7 +1,7 @@
 """Celery tasks: thin wrappers that take ids and call one service each."""
 from celery import shared_task
 
-from . import engine, services
+from . import alerts, engine, services
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -19,3 +19,8 @@ def sweep() -> None:
 @shared_task(ignore_result=True)
 def prune() -> None:
     services.records_prune()
+
+
+@shared_task(ignore_result=True)
+def alert_send(alert_id: str) -> None:
+    alerts.alert_send(alert_id=alert_id)

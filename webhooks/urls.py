@@ -15,5 +15,6 @@ urlpatterns = [
     path("<uuid:pk>/send-held/", views.integration_send_held, name="integration-send-held"),
     path("<uuid:pk>/delete/", views.integration_delete, name="integration-delete"),
     path("deliveries/<uuid:pk>/", views.delivery_detail, name="delivery-detail"),
+    path("alerts/<int:pk>/seen/", views.alert_seen, name="alert-seen"),
     path("deliveries/<uuid:pk>/redeliver/", views.delivery_redeliver, name="delivery-redeliver"),
 ]

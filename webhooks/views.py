@@ -15,13 +15,13 @@ from django.views.decorators.http import require_POST
 
 from inboundflow.models import Appointment, Call, Lead
 
-from . import services
+from . import alerts, services
 from .conf import setting
 from .events import EventType
 from .forms import DeliveryFilterForm, EnableForm, IntegrationForm, TestEventForm
 from .health import integrations_health
 from .kinds import KINDS, kind_info
-from .models import Delivery, Integration
+from .models import Alert, Delivery, Integration
 from .payloads import delivery_body
 
 
@@ -254,3 +254,11 @@ def demo_simulate_call(request: HttpRequest) -> HttpResponse:
     call.save()
     messages.success(request, _("A demo call was completed: its events are on their way."))
     return redirect("webhooks:integration-list")
+
+
+@login_required
+@require_POST
+def alert_seen(request: HttpRequest, pk) -> HttpResponse:
+    alert = get_object_or_404(Alert, pk=pk, integration__organization=_organization(request))
+    alerts.alert_mark_seen(alert=alert, user=request.user)
+    return redirect(request.POST.get("next") or "webhooks:integration-list")
