@@ -90,3 +90,40 @@ def test_the_pages_show_health_in_the_reader_s_language(client, user, organizati
     assert "50\u00a0% · 50\u00a0%" in listing and "rien n&#x27;écoute à cette URL" in listing
     detail = client.get(reverse("webhooks:integration-detail", args=[hook.pk]), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'id="rate-24h">50\u00a0%' in detail and "What to try:" in detail and "nothing is listening" in detail
+
+
+def test_hourly_chart_counts_each_outcome_in_its_local_hour(organization, make_integration, receiver):
+    import zoneinfo
+
+    hook = make_integration(receiver.url, events=["call.completed"])
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    now = dt.datetime(2026, 11, 28, 12, 30, tzinfo=paris)
+    for status, at in [
+        ("succeeded", dt.datetime(2026, 11, 28, 9, 5, tzinfo=paris)),
+        ("succeeded", dt.datetime(2026, 11, 28, 9, 55, tzinfo=paris)),
+        ("failed", dt.datetime(2026, 11, 28, 9, 20, tzinfo=paris)),
+        ("succeeded", dt.datetime(2026, 11, 20, 9, 0, tzinfo=paris)),  # over a week ago: out
+    ]:
+        call = completed_call(organization)
+        Delivery.objects.filter(event__source_id=call.pk).update(status=status, created_at=at)
+    from webhooks.health import integration_hourly
+
+    with timezone.override(paris):
+        chart = integration_hourly(hook.pk, now=now)
+    assert chart.total == 3 and chart.peak == 3 and len(chart.columns) == 168
+    x, stack, hour = next(column for column in chart.columns if column[1])
+    assert hour == dt.datetime(2026, 11, 28, 9, tzinfo=paris)
+    assert [(outcome, count) for outcome, _, _, count in stack] == [("succeeded", 2), ("failed", 1)]
+    assert sum(size for _, _, size, _ in stack) == chart.height - 4  # the peak fills the height
+    assert [day.day for _, day in chart.days] == [22, 23, 24, 25, 26, 27, 28]  # local midnights
+
+
+def test_the_chart_is_drawn_on_the_page_in_both_languages(client, user, organization, make_integration, receiver):
+    hook = make_integration(receiver.url)
+    completed_call(organization)
+    client.force_login(user)
+    url = reverse("webhooks:integration-detail", args=[hook.pk])
+    french = client.get(url, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "<svg" in french and "Livraisons par heure, 7 derniers jours" in french and "En attente" in french
+    english = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Deliveries per hour, last 7 days (1 delivery)" in english and 'class="pending"' in english

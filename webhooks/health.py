@@ -126,3 +126,52 @@ def _last_error(attempt: Attempt | None) -> LastError | None:
         return None
     what, fix = error_in_words(attempt.error_class, attempt.status_code)
     return LastError(at=attempt.started_at, what=what, fix=fix, detail=attempt.error_message)
+
+
+HOURS = 7 * 24
+OUTCOMES = (Delivery.Status.SUCCEEDED, Delivery.Status.FAILED, Delivery.Status.PENDING, Delivery.Status.HELD)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Deliveries per hour by outcome over the last 7 days, laid out for an SVG of `width` ×
+    `height`: one column per hour, its outcomes stacked, and a label at each local midnight."""
+
+    width: int
+    height: int
+    columns: list  # (x, [(outcome, y, height, count)], hour start)
+    days: list  # (x, day start)
+    peak: int
+    total: int
+
+
+def integration_hourly(integration_id, *, now: dt.datetime | None = None, column: int = 5, height: int = 120) -> Chart:
+    from django.db.models.functions import TruncHour
+
+    now = timezone.localtime(now or timezone.now())
+    first = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=HOURS - 1)
+    rows = (
+        Delivery.objects.filter(integration_id=integration_id, event__is_test=False, created_at__gte=first)
+        .annotate(hour=TruncHour("created_at", tzinfo=now.tzinfo))
+        .values("hour", "status")
+        .annotate(count=Count("id"))
+    )
+    counts: dict = {}
+    for row in rows:
+        counts.setdefault(timezone.localtime(row["hour"]), {})[row["status"]] = row["count"]
+    hours = [first + dt.timedelta(hours=index) for index in range(HOURS)]
+    peak = max([sum(counts.get(hour, {}).values()) for hour in hours] + [1])
+    columns, days = [], []
+    for index, hour in enumerate(hours):
+        x, top, stack = index * column, height, []
+        for outcome in OUTCOMES:
+            count = counts.get(hour, {}).get(outcome, 0)
+            if count:
+                size = max(1, round(count / peak * (height - 4)))
+                top -= size
+                stack.append((outcome, top, size, count))
+        columns.append((x, stack, hour))
+        if hour.hour == 0:
+            days.append((x, hour))
+    total = sum(sum(by_status.values()) for by_status in counts.values())
+    return Chart(width=HOURS * column, height=height, columns=columns, days=days, peak=peak, total=total)

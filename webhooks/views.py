@@ -19,7 +19,7 @@ from . import alerts, services
 from .conf import setting
 from .events import EventType
 from .forms import DeliveryFilterForm, EnableForm, IntegrationForm, TestEventForm
-from .health import integrations_health
+from .health import OUTCOMES, integration_hourly, integrations_health
 from .kinds import KINDS, kind_info
 from .models import Alert, Delivery, Integration
 from .payloads import delivery_body
@@ -123,6 +123,8 @@ def integration_detail(request: HttpRequest, pk) -> HttpResponse:
         "held": integration.held,
         # the page refreshes itself while anything is on its way (see static/webhooks/live.js)
         "pending": integration.deliveries.filter(status=Delivery.Status.PENDING).exists(),
+        "chart": integration_hourly(integration.pk),
+        "outcomes": [(outcome, Delivery.Status(outcome).label) for outcome in OUTCOMES],
         "disable_after": setting("DISABLE_AFTER"),
         "event_types": EventType.choices,
     }

@@ -24,3 +24,11 @@ def percent(rate):
         return "—"
     value = round(rate * 100, 1)
     return f"{number_format(value, decimal_pos=0 if value == int(value) else 1)}\u00a0%"
+
+
+@register.filter
+def status_label(status: str) -> str:
+    """A delivery status as the person reads it ("succeeded" → "Réussie")."""
+    from ..models import Delivery
+
+    return str(Delivery.Status(status).label)
