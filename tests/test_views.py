@@ -245,3 +245,18 @@ def test_the_live_fragment_holds_only_the_regions_that_refresh(browser, organiza
     fragment = browser.get(reverse("webhooks:integration-detail", args=[hook.pk]), {"fragment": "live"}).content.decode()
     assert 'id="live-status" data-live data-pending="true"' in fragment and 'id="live-deliveries"' in fragment
     assert "<html" not in fragment and 'name="target_url"' not in fragment  # never the form being edited
+
+
+def test_a_delivery_shows_the_headers_each_attempt_sent_signature_but_never_the_secret(browser, organization, make_integration, receiver):
+    from webhooks import services
+
+    make_integration(receiver.url, secret="never-shown-secret", events=["call.completed"])
+    completed_call(organization)
+    delivery = Delivery.objects.get()
+    services.delivery_attempt(delivery_id=delivery.id)
+    [received] = receiver.received
+    page = browser.get(reverse("webhooks:delivery-detail", args=[delivery.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "En-têtes de requête envoyés" in page
+    for name in ("X-InboundFlow-Event", "X-InboundFlow-Delivery-Id", "X-InboundFlow-Timestamp", "X-InboundFlow-Signature", "User-Agent"):
+        assert f"{name}: {received.headers[name]}" in page, name  # exactly what the receiver got
+    assert "never-shown-secret" not in page

@@ -38,7 +38,8 @@ Status = Delivery.Status
 # --- Sending ---------------------------------------------------------------------------------
 
 
-def delivery_headers(*, event_type: str, delivery_id, timestamp: int, secret: str, body: bytes) -> dict:
+def delivery_headers(*, event_type: str, delivery_id, timestamp: int, signature: str = "") -> dict:
+    """The documented headers of one attempt (the signature only when the hook has a secret)."""
     headers = {
         "Content-Type": "application/json",
         "X-InboundFlow-Event": event_type,
@@ -46,17 +47,18 @@ def delivery_headers(*, event_type: str, delivery_id, timestamp: int, secret: st
         "X-InboundFlow-Timestamp": str(timestamp),
         "User-Agent": transport.USER_AGENT,
     }
-    if secret:
-        headers["X-InboundFlow-Signature"] = signature_for_payload(secret=secret, timestamp=timestamp, body=body)
+    if signature:
+        headers["X-InboundFlow-Signature"] = signature
     return headers
 
 
-def send(*, url: str, secret: str, event: Event, delivery_id) -> transport.TransportResult:
+def send(*, url: str, secret: str, event: Event, delivery_id) -> tuple[transport.TransportResult, dict]:
+    """POST one delivery; returns what happened and the headers that were sent."""
     body = delivery_body(event=event, delivery_id=delivery_id)
-    headers = delivery_headers(
-        event_type=event.event_type, delivery_id=delivery_id, timestamp=int(time.time()), secret=secret, body=body
-    )
-    return transport.post(url, body=body, headers=headers)
+    timestamp = int(time.time())
+    signature = signature_for_payload(secret=secret, timestamp=timestamp, body=body) if secret else ""
+    headers = delivery_headers(event_type=event.event_type, delivery_id=delivery_id, timestamp=timestamp, signature=signature)
+    return transport.post(url, body=body, headers=headers), headers
 
 
 _senders: ThreadPoolExecutor | None = None
@@ -70,11 +72,11 @@ def _sender_pool() -> ThreadPoolExecutor:
     return _senders
 
 
-def _send_one(delivery: Delivery) -> tuple[Delivery, transport.TransportResult, dt.datetime]:
+def _send_one(delivery: Delivery) -> tuple[Delivery, transport.TransportResult, dt.datetime, dict]:
     started_at = timezone.now()
     integration = delivery.integration
-    result = send(url=integration.target_url, secret=integration.secret, event=delivery.event, delivery_id=delivery.id)
-    return delivery, result, started_at
+    result, headers = send(url=integration.target_url, secret=integration.secret, event=delivery.event, delivery_id=delivery.id)
+    return delivery, result, started_at, headers
 
 
 def _send_all(deliveries: list[Delivery]) -> list:
@@ -170,7 +172,7 @@ def _outcome(delivery: Delivery, result: transport.TransportResult, now: dt.date
 def _record(results: list, now: dt.datetime) -> list[Attempt]:
     attempts, succeeded, changed, bells = [], [], [], []
     per_integration: dict = {}
-    for delivery, result, started_at in results:
+    for delivery, result, started_at, headers in results:
         outcome = _outcome(delivery, result, now)
         number = delivery.attempts + 1
         if logger.isEnabledFor(logging.INFO):  # on the hot path: mask the URL only when logged
@@ -185,6 +187,9 @@ def _record(results: list, now: dt.datetime) -> list[Attempt]:
                 succeeded=result.ok, status_code=result.status_code,
                 error_class=result.error_class or ("" if result.ok else Attempt.ErrorClass.HTTP),
                 error_message=result.error_message, response_excerpt=result.excerpt,
+                # what the delivery page shows of the request: the rest of it follows from the row
+                request_timestamp=int(headers["X-InboundFlow-Timestamp"]),
+                signature=headers.get("X-InboundFlow-Signature", ""),
             )
         )
         delivery.attempts, delivery.locked_until = number, None

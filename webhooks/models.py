@@ -179,6 +179,10 @@ class Attempt(models.Model):
     error_class = models.CharField(max_length=12, choices=ErrorClass.choices, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
     response_excerpt = models.TextField(blank=True)
+    # The two request headers that change per attempt; with the delivery they give every header
+    # we sent. The signature is shown (it proves what was signed); the secret never is.
+    request_timestamp = models.PositiveBigIntegerField(null=True, blank=True)
+    signature = models.CharField(max_length=80, blank=True)
 
     class Meta:
         ordering = ["delivery", "number"]

@@ -214,7 +214,8 @@ def url_send_sample(*, organization_id, url: str, secret: str, event_type: str) 
         data=canonical_json(sample_data(event_type)),
         is_test=True,
     )
-    return engine.send(url=url, secret=secret, event=event, delivery_id=uuid.uuid4())
+    result, _headers = engine.send(url=url, secret=secret, event=event, delivery_id=uuid.uuid4())
+    return result
 
 
 def delivery_redeliver(*, delivery: Delivery) -> None:

@@ -22,6 +22,7 @@ from .forms import DeliveryFilterForm, EnableForm, IntegrationForm, TestEventFor
 from .health import OUTCOMES, integration_hourly, integrations_health
 from .kinds import KINDS, kind_info
 from .models import Alert, Delivery, Integration
+from .engine import delivery_headers
 from .payloads import delivery_body
 
 
@@ -202,11 +203,16 @@ def delivery_detail(request: HttpRequest, pk) -> HttpResponse:
         integration__organization=_organization(request),
     )
     body = delivery_body(event=delivery.event, delivery_id=delivery.id).decode("utf-8")
-    return render(
-        request,
-        "webhooks/delivery_detail.html",
-        {"delivery": delivery, "attempts": delivery.attempt_set.all(), "body": body},
-    )
+    attempts = list(delivery.attempt_set.all())
+    for attempt in attempts:  # what was sent, as the receiver saw it: the signature, never the secret
+        attempt.headers = (
+            delivery_headers(
+                event_type=delivery.event.event_type, delivery_id=delivery.id,
+                timestamp=attempt.request_timestamp, signature=attempt.signature,
+            )
+            if attempt.request_timestamp is not None else {}
+        )
+    return render(request, "webhooks/delivery_detail.html", {"delivery": delivery, "attempts": attempts, "body": body})
 
 
 @login_required
