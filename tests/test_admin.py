@@ -69,3 +69,10 @@ def test_onboarding_from_the_admin_gives_the_new_user_an_organization(admin_clie
     assert User.objects.get(username="owner2").organization == organization
     client.force_login(User.objects.get(username="owner2"))
     assert client.get(reverse("webhooks:integration-list")).status_code == 200
+
+
+def test_the_admin_speaks_french_to_a_french_browser(admin_client, make_integration, receiver):
+    make_integration(receiver.url)
+    page = admin_client.get(reverse("admin:webhooks_integration_changelist"), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Tester le Webhook" in page and "Réactiver et envoyer les livraisons retenues" in page
+    assert "Webhook Personnalisé" in page  # the kind, in the documentation's words

@@ -1,6 +1,7 @@
 """Admin for operators. Secrets are never listed; the secret field is write-only."""
 from django import forms
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
 from . import services
 from .models import Attempt, Delivery, Event, Integration
@@ -10,7 +11,7 @@ class IntegrationAdminForm(forms.ModelForm):
     secret = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to keep the current secret.",
+        help_text=_("Leave empty to keep the current secret."),
     )
 
     class Meta:
@@ -30,24 +31,32 @@ class IntegrationAdmin(admin.ModelAdmin):
     readonly_fields = ["consecutive_failures", "last_success_at", "last_failure_at", "last_error", "created_at", "updated_at"]
     actions = ["reenable", "reenable_and_send_held", "send_test"]
 
-    @admin.action(description="Re-enable (keep held deliveries held)")
+    @admin.action(description=_("Re-enable (keep held deliveries held)"))
     def reenable(self, request, queryset):
         for integration in queryset:
             services.integration_enable(integration=integration)
-        self.message_user(request, f"Re-enabled {len(queryset)} integration(s).")
+        self.message_user(request, _("Re-enabled %(count)d integration(s).") % {"count": len(queryset)})
 
-    @admin.action(description="Re-enable and send held deliveries")
+    @admin.action(description=_("Re-enable and send held deliveries"))
     def reenable_and_send_held(self, request, queryset):
         released = sum(services.integration_enable(integration=i, send_held=True) for i in queryset)
-        self.message_user(request, f"Re-enabled {len(queryset)} integration(s); {released} held deliveries sent.")
+        self.message_user(
+            request,
+            _("Re-enabled %(count)d integration(s); %(released)d held deliveries sent.")
+            % {"count": len(queryset), "released": released},
+        )
 
-    @admin.action(description="Send test webhook")
+    @admin.action(description=_("Send test webhook"))
     def send_test(self, request, queryset):
         for integration in queryset:
             attempt = services.integration_send_test(integration=integration)
             outcome = attempt.status_code or attempt.get_error_class_display()
             level = messages.SUCCESS if attempt.succeeded else messages.ERROR
-            self.message_user(request, f"{integration.name}: {outcome} in {attempt.duration_ms} ms.", level)
+            self.message_user(
+                request,
+                _("%(name)s: %(outcome)s in %(ms)d ms.") % {"name": integration.name, "outcome": outcome, "ms": attempt.duration_ms},
+                level,
+            )
 
 
 class AttemptInline(admin.TabularInline):
@@ -78,7 +87,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     inlines = [AttemptInline]
     actions = ["redeliver"]
 
-    @admin.action(description="Redeliver (same delivery_id)")
+    @admin.action(description=_("Redeliver (same delivery_id)"))
     def redeliver(self, request, queryset):
         done = 0
         for delivery in queryset.select_related("integration"):
@@ -87,7 +96,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
                 done += 1
             except services.ServiceError as error:
                 self.message_user(request, f"{delivery.id}: {error}", messages.WARNING)
-        self.message_user(request, f"{done} delivery(ies) queued for redelivery.")
+        self.message_user(request, _("%(count)d delivery(ies) queued for redelivery.") % {"count": done})
 
 
 @admin.register(Event)
