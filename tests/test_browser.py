@@ -145,6 +145,12 @@ def test_the_documented_six_steps_in_french(page_fr, live_server, organization, 
     expect(page_fr.locator("h2").first).to_have_text("Settings")
     page_fr.screenshot(path=str(SCREENSHOTS / "en-integration-detail.png"), full_page=True)
     assert User.objects.get(username="owner").language == "en"
+    page_fr.goto(f"{live_server.url}/settings/integrations/")
+    expect(page_fr.locator("h1")).to_have_text("Settings → Integrations")  # the account's choice wins
+    page_fr.screenshot(path=str(SCREENSHOTS / "en-integrations.png"), full_page=True)
+    page_fr.locator("a[data-kind=zapier]").click()
+    expect(page_fr.locator("h1")).to_have_text("Connect Zapier")
+    page_fr.screenshot(path=str(SCREENSHOTS / "en-connect.png"), full_page=True)
 
 
 def test_a_failing_integration_s_health_changes_live_and_polling_stops(page, live_server, organization, receiver):
@@ -179,3 +185,10 @@ def test_a_failing_integration_s_health_changes_live_and_polling_stops(page, liv
     asked = len(polls)
     time.sleep(5)
     assert asked >= 1 and len(polls) == asked
+    # the delivery's page, in both languages
+    page.click("#deliveries tbody tr >> nth=0 >> a")
+    expect(page.locator("#attempts")).to_contain_text("X-InboundFlow-Signature: sha256=")
+    page.screenshot(path=str(SCREENSHOTS / "en-delivery.png"), full_page=True)
+    page.select_option("#language-select", "fr")
+    expect(page.locator("#attempts")).to_contain_text("En-têtes de requête envoyés")
+    page.screenshot(path=str(SCREENSHOTS / "fr-delivery.png"), full_page=True)
