@@ -12,7 +12,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
 from inboundflow.models import Call, Organization, User
@@ -22,6 +22,15 @@ from webhooks.models import Integration
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_EVENTS = list(EventType.values)
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the default language: a request served by Django's test client
+    leaves its language active in this thread (LocaleMiddleware never deactivates it)."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture
