@@ -97,10 +97,12 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # French first (our customers' documentation is French), English second. A person's language
 # is their saved preference, else their language cookie, else Accept-Language; a client that
-# says nothing (scripts, API clients) gets English.
-LANGUAGE_CODE = "en"
+# says nothing (scripts, API clients) and the management commands get DJANGO_LANGUAGE_CODE.
+LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="en")
 LANGUAGES = [("fr", "Français"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+if LANGUAGE_CODE not in dict(LANGUAGES):
+    raise environ.ImproperlyConfigured(f"DJANGO_LANGUAGE_CODE must be one of {', '.join(dict(LANGUAGES))}.")
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

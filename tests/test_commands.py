@@ -143,3 +143,15 @@ def test_organization_create_refuses_clearly_and_writes_nothing(organization, ar
         create_organization(*args, password=password)
     assert message in str(caught.value)
     assert Organization.objects.count() == 1 and User.objects.count() == 1
+
+
+def test_commands_speak_the_configured_language(organization, disabled):
+    from django.utils import translation
+
+    hook = disabled()
+    with translation.override("fr"):
+        output = run("--integration", str(hook.pk))
+        with pytest.raises(CommandError) as caught:
+            run("--integration", "not-a-uuid")
+    assert f"({hook.pk}) de Main Street Auto réactivée [était : Disabled automatically]" in output
+    assert "'not-a-uuid' n'est pas un identifiant valide d'intégration (UUID attendu)." in str(caught.value)

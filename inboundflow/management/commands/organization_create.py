@@ -7,6 +7,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from inboundflow.models import Organization, User, validate_time_zone
 
@@ -31,16 +32,16 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         name = options["name"].strip()
         if not name:
-            raise CommandError("The organization needs a name (--name).")
+            raise CommandError(_("The organization needs a name (--name)."))
         if len(name) > Organization._meta.get_field("name").max_length:
-            raise CommandError("The organization's name is longer than 200 characters.")
+            raise CommandError(_("The organization's name is longer than 200 characters."))
         try:
             validate_time_zone(options["time_zone"])
         except ValidationError as error:
             raise CommandError(" ".join(error.messages))
         username = options["owner"].strip()
         if User.objects.filter(username=username).exists():
-            raise CommandError(f"A user named {username!r} already exists; choose another --owner.")
+            raise CommandError(_("A user named %(name)r already exists; choose another --owner.") % {"name": username})
         user = User(username=username, email=options["email"])
         try:
             User._meta.get_field("username").run_validators(username)
@@ -54,20 +55,24 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
         self.stdout.write(
-            self.style.SUCCESS(f"Created {organization.name} ({organization.pk}) with its owner {user.username}.")
-            + "\n  They log in at /accounts/login/ and connect webhooks in Settings → Integrations."
+            self.style.SUCCESS(
+                _("Created %(organization)s (%(id)s) with its owner %(owner)s.")
+                % {"organization": organization.name, "id": organization.pk, "owner": user.username}
+            )
+            + "\n  "
+            + _("They log in at /accounts/login/ and connect webhooks in Settings → Integrations.")
         )
 
     def _password(self, interactive: bool, user: User) -> str:
         password = os.environ.get(PASSWORD_VARIABLE, "")
         if not password and interactive:
-            password = getpass.getpass("Owner's password: ")
-            if password != getpass.getpass("Owner's password (again): "):
-                raise CommandError("The two passwords differ; nothing was created.")
+            password = getpass.getpass(_("Owner's password: "))
+            if password != getpass.getpass(_("Owner's password (again): ")):
+                raise CommandError(_("The two passwords differ; nothing was created."))
         if not password:
-            raise CommandError(f"No password: set ${PASSWORD_VARIABLE} or run without --noinput.")
+            raise CommandError(_("No password: set $%(variable)s or run without --noinput.") % {"variable": PASSWORD_VARIABLE})
         try:
             validate_password(password, user)
         except ValidationError as error:
-            raise CommandError("That password is refused: " + " ".join(error.messages))
+            raise CommandError(_("That password is refused: %(reasons)s") % {"reasons": " ".join(error.messages)})
         return password

@@ -2,6 +2,7 @@
 import uuid
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from inboundflow.models import Organization
 from webhooks import services
@@ -12,7 +13,7 @@ def _uuid(value: str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise CommandError(f"{value!r} is not a valid {what} id (expected a UUID).")
+        raise CommandError(_("%(value)r is not a valid %(what)s id (expected a UUID).") % {"value": value, "what": what})
 
 
 class Command(BaseCommand):
@@ -29,19 +30,23 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         integrations = Integration.objects.select_related("organization").order_by("organization__name", "name")
         if options["integration"]:
-            integrations = integrations.filter(pk=_uuid(options["integration"], "integration"))
+            integrations = integrations.filter(pk=_uuid(options["integration"], _("integration")))
             if not integrations.exists():
-                raise CommandError(f"No integration with id {options['integration']}.")
+                raise CommandError(_("No integration with id %(id)s.") % {"id": options["integration"]})
         elif options["organization"]:
-            organization_id = _uuid(options["organization"], "organization")
+            organization_id = _uuid(options["organization"], _("organization"))
             if not Organization.objects.filter(pk=organization_id).exists():
-                raise CommandError(f"No organization with id {options['organization']}.")
+                raise CommandError(_("No organization with id %(id)s.") % {"id": options["organization"]})
             integrations = integrations.filter(organization_id=organization_id)
         disabled = list(integrations.filter(state=Integration.State.DISABLED))
         if options["integration"] and not disabled:
-            self.stdout.write("That integration is already active; nothing to do.")
+            self.stdout.write(_("That integration is already active; nothing to do."))
             return
-        prefix = "[dry run] would re-enable" if options["dry_run"] else "re-enabled"
+        line = (
+            _("[dry run] would re-enable %(name)s (%(id)s) of %(organization)s [was: %(reason)s]; %(what)s")
+            if options["dry_run"]
+            else _("re-enabled %(name)s (%(id)s) of %(organization)s [was: %(reason)s]; %(what)s")
+        )
         released_total = 0
         for integration in disabled:
             reason = integration.disabled_reason or "disabled"  # enabling clears it
@@ -51,10 +56,14 @@ class Command(BaseCommand):
             else:
                 released = services.integration_enable(integration=integration, send_held=options["send_held"])
             released_total += released
-            what = f"sending {released} held" if options["send_held"] else f"{held} held kept"
-            self.stdout.write(
-                f"{prefix} {integration.name} ({integration.pk}) of {integration.organization} "
-                f"[was: {reason}]; {what}"
-            )
-        verb = "would re-enable" if options["dry_run"] else "re-enabled"
-        self.stdout.write(self.style.SUCCESS(f"{verb} {len(disabled)} integration(s); {released_total} held deliveries sent."))
+            what = _("sending %(count)d held") % {"count": released} if options["send_held"] else _("%(count)d held kept") % {"count": held}
+            self.stdout.write(line % {
+                "name": integration.name, "id": integration.pk, "organization": integration.organization,
+                "reason": reason, "what": what,
+            })
+        summary = (
+            _("would re-enable %(count)d integration(s); %(released)d held deliveries sent.")
+            if options["dry_run"]
+            else _("re-enabled %(count)d integration(s); %(released)d held deliveries sent.")
+        )
+        self.stdout.write(self.style.SUCCESS(summary % {"count": len(disabled), "released": released_total}))
