@@ -164,7 +164,7 @@ def _assert_json_4xx(response, status=None, says=None):
     assert status is None or response.status_code == status, response.status_code
     assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
     body = response.json()
-    assert says is None or says in json.dumps(body), body
+    assert says is None or says in json.dumps(body, ensure_ascii=False), body
     return body
 
 
@@ -214,3 +214,10 @@ def test_api_body_over_the_size_limit(api):
 
 def test_api_unknown_route_is_json(api):
     _assert_json_4xx(api.get("/api/nothing-here/"), 404)
+
+
+def test_api_errors_speak_french_to_a_french_client(api, make_integration, receiver):
+    hook = make_integration(receiver.url)
+    response = api.post(f"/api/integrations/{hook.pk}/test/", "[]", content_type="application/json", HTTP_ACCEPT_LANGUAGE="fr")
+    _assert_json_4xx(response, 400, "Le corps de la requête doit être un objet JSON.")
+    _assert_json_4xx(api.get("/api/nothing-here/", HTTP_ACCEPT_LANGUAGE="fr"), 404, "Introuvable.")

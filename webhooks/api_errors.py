@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext_lazy as _
 from django.views import defaults
 from rest_framework import parsers, status
 from rest_framework.exceptions import ParseError, ValidationError
@@ -21,7 +22,7 @@ class JSONParser(parsers.JSONParser):
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise ParseError("JSON parse error - the body is nested too deeply.")
+            raise ParseError(_("JSON parse error - the body is nested too deeply."))
 
 
 class Pagination(LimitOffsetPagination):
@@ -31,7 +32,7 @@ class Pagination(LimitOffsetPagination):
     def get_offset(self, request):
         offset = super().get_offset(request)
         if offset > self.max_offset:
-            raise ValidationError({"offset": f"Ensure offset is at most {self.max_offset}."})
+            raise ValidationError({"offset": _("Ensure offset is at most %(max)d.") % {"max": self.max_offset}})
         return offset
 
 
@@ -39,7 +40,7 @@ def object_body(request, serializer_class) -> dict:
     """The validated fields of an action's body; a body that is not an object is a 400."""
     data = request.data  # {} when there is no body
     if not isinstance(data, dict):
-        raise ValidationError({"non_field_errors": ["Expected a JSON object as the request body."]})
+        raise ValidationError({"non_field_errors": [_("Expected a JSON object as the request body.")]})
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
@@ -52,7 +53,7 @@ def handle_exception(exc, context):
     if isinstance(exc, RequestDataTooBig):
         limit = filesizeformat(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         return Response(
-            {"detail": f"The request body is too large (at most {limit})."},
+            {"detail": _("The request body is too large (at most %(limit)s).") % {"limit": limit}},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     return exception_handler(exc, context)
@@ -63,12 +64,12 @@ def api_aware(default_view, status_code: int, detail: str):
 
     def view(request, *args, **kwargs):
         if request.path.startswith("/api/"):
-            return JsonResponse({"detail": detail}, status=status_code)
+            return JsonResponse({"detail": str(detail)}, status=status_code)
         return default_view(request, *args, **kwargs)
 
     return view
 
 
-bad_request = api_aware(defaults.bad_request, 400, "Bad request.")
-not_found = api_aware(defaults.page_not_found, 404, "Not found.")
-server_error = api_aware(defaults.server_error, 500, "Server error.")
+bad_request = api_aware(defaults.bad_request, 400, _("Bad request."))
+not_found = api_aware(defaults.page_not_found, 404, _("Not found."))
+server_error = api_aware(defaults.server_error, 500, _("Server error."))
