@@ -44,7 +44,7 @@ class User(AbstractUser):
     )
     language = models.CharField(
         _("language"), max_length=8, choices=settings.LANGUAGES, blank=True,
-        help_text=_("Empty: the browser's language."),
+        help_text=_("The language of this person's pages and e-mails; their browser's on their first visit."),
     )
 
 

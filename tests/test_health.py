@@ -88,8 +88,8 @@ def test_the_pages_show_health_in_the_reader_s_language(client, user, organizati
     client.force_login(user)
     listing = client.get(reverse("webhooks:integration-list"), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "50\u00a0% · 50\u00a0%" in listing and "rien n&#x27;écoute à cette URL" in listing
-    detail = client.get(reverse("webhooks:integration-detail", args=[hook.pk]), HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert 'id="rate-24h">50\u00a0%' in detail and "What to try:" in detail and "nothing is listening" in detail
+    detail = client.get(reverse("webhooks:integration-detail", args=[hook.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert 'id="rate-24h">50\u00a0%' in detail and "À essayer :" in detail and "rien n&#x27;écoute" in detail
 
 
 def test_hourly_chart_counts_each_outcome_in_its_local_hour(organization, make_integration, receiver):
@@ -125,5 +125,8 @@ def test_the_chart_is_drawn_on_the_page_in_both_languages(client, user, organiza
     url = reverse("webhooks:integration-detail", args=[hook.pk])
     french = client.get(url, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "<svg" in french and "Livraisons par heure, 7 derniers jours" in french and "En attente" in french
+    from inboundflow.models import User
+
+    client.force_login(User.objects.create_user("sam", password="x", organization=organization))  # reads English
     english = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Deliveries per hour, last 7 days (1 delivery)" in english and 'class="pending"' in english

@@ -95,3 +95,13 @@ def test_every_page_has_the_switcher(client, user):
     assert 'id="language-switch"' in client.get(reverse("login")).content.decode()
     client.force_login(user)
     assert 'id="language-switch"' in client.get(reverse("webhooks:integration-list")).content.decode()
+
+
+def test_a_person_who_never_chose_keeps_their_browser_s_language_for_e_mails_too(client, user):
+    client.force_login(user)
+    client.get(reverse("webhooks:integration-list"), HTTP_ACCEPT_LANGUAGE="fr-FR,fr;q=0.9")
+    user.refresh_from_db()
+    assert user.language == "fr"
+    client.get(reverse("webhooks:integration-list"), HTTP_ACCEPT_LANGUAGE="en")  # a choice is not overwritten
+    user.refresh_from_db()
+    assert user.language == "fr"

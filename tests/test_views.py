@@ -192,8 +192,8 @@ def test_health_shows_failures_out_of_the_limit_and_what_is_retrying(browser, or
         services.delivery_attempt(delivery_id=Delivery.objects.filter(attempts=0).get().id)
     Integration.objects.filter(pk=hook.pk).update(consecutive_failures=3)
     # then: list and detail say how far from disabled it is, and what is retrying
-    listing = browser.get(reverse("webhooks:integration-list"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert "3 of 10" in listing and "3, next" in listing
+    listing = browser.get(reverse("webhooks:integration-list"), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "3 sur 10" in listing and "3, prochaine le" in listing
     detail = browser.get(reverse("webhooks:integration-detail", args=[hook.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "3 échecs de livraison consécutifs, sur les 10 qui la désactivent" in detail
     assert "3 livraisons en reprise, prochaine tentative le" in detail

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='user',
             name='language',
-            field=models.CharField(blank=True, choices=[('fr', 'Français'), ('en', 'English')], help_text="Empty: the browser's language.", max_length=8, verbose_name='language'),
+            field=models.CharField(blank=True, choices=[('fr', 'Français'), ('en', 'English')], help_text="The language of this person's pages and e-mails; their browser's on their first visit.", max_length=8, verbose_name='language'),
         ),
     ]
