@@ -9,6 +9,7 @@ from django.db.models import Count, F, Min, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
@@ -269,4 +270,7 @@ def demo_simulate_call(request: HttpRequest) -> HttpResponse:
 def alert_seen(request: HttpRequest, pk) -> HttpResponse:
     alert = get_object_or_404(Alert, pk=pk, integration__organization=_organization(request))
     alerts.alert_mark_seen(alert=alert, user=request.user)
-    return redirect(request.POST.get("next") or "webhooks:integration-list")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = "webhooks:integration-list"  # never a redirect off this site
+    return redirect(back)
