@@ -1,6 +1,7 @@
 """Shared fixtures: organizations, integrations, loopback receivers, and a real Celery worker."""
 import datetime as dt
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,8 +11,9 @@ from unittest import mock
 
 import pytest
 import redis
+from playwright.sync_api import sync_playwright
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
@@ -19,6 +21,8 @@ from inboundflow.models import Call, Organization, User
 from webhooks.devtools.receiver import Receiver
 from webhooks.events import EventType
 from webhooks.models import Integration
+
+from .helpers.smtp import SMTPInbox
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_EVENTS = list(EventType.values)
@@ -78,6 +82,48 @@ def api(user):
     client = APIClient()
     client.force_authenticate(user)
     return client
+
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    # Playwright's sync API keeps an event loop on this thread; the ORM calls made by the test
+    # itself are still plain synchronous calls.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    if CHROMIUM is None:
+        pytest.fail("Chromium is needed for the browser tests (scripts/test-deps installs it)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+        )
+        yield browser
+        # ORM calls made while Playwright's loop runs get their own connection: close it.
+        connections.close_all()
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    """A browser whose person reads English (Accept-Language: en-US)."""
+    return chromium.new_context(locale="en-US").new_page()
+
+
+@pytest.fixture
+def page_fr(chromium):
+    """A browser whose person reads French (Accept-Language: fr-FR)."""
+    return chromium.new_context(locale="fr-FR").new_page()
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server this test starts on 127.0.0.1."""
+    inbox = SMTPInbox()
+    inbox.controller.start()
+    yield inbox
+    inbox.controller.stop()
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 and watch the deliveries succeed — served by the live server, delivered by a real worker."""
 import datetime as dt
 import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
-from django.db import connections
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from django.utils import timezone
 
@@ -17,40 +15,9 @@ from webhooks.models import Attempt, Delivery, Integration
 
 from .conftest import completed_call, wait_until
 
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp/inboundflow-screenshots"))
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
-
-
-@pytest.fixture
-def chromium(monkeypatch):
-    # Playwright's sync API keeps an event loop on this thread; the ORM calls made by the test
-    # itself are still plain synchronous calls.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    if CHROMIUM is None:
-        pytest.fail("Chromium is needed for the browser tests (scripts/test-deps installs it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        )
-        yield browser
-        # ORM calls made while Playwright's loop runs get their own connection: close it.
-        connections.close_all()
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium):
-    """A browser whose person reads English (Accept-Language: en-US)."""
-    return chromium.new_context(locale="en-US").new_page()
-
-
-@pytest.fixture
-def page_fr(chromium):
-    """A browser whose person reads French (Accept-Language: fr-FR)."""
-    return chromium.new_context(locale="fr-FR").new_page()
 
 
 def _log_in(page, live_server, organization) -> None:

@@ -11,18 +11,9 @@ from inboundflow.models import User
 from webhooks.models import Integration
 
 from .conftest import WorkerProcess, completed_call, wait_until
-from .test_alerts import SMTPInbox
-from .test_browser import SCREENSHOTS, _log_in, chromium, page, page_fr  # noqa: F401 - fixtures
+from .test_browser import SCREENSHOTS, _log_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def smtp():
-    inbox = SMTPInbox()
-    inbox.controller.start()
-    yield inbox
-    inbox.controller.stop()
 
 
 @pytest.fixture
