@@ -20,9 +20,12 @@ SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp/inboundflow-screenshot
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
 
-def _log_in(page, live_server, organization) -> None:
+def _log_in(page, live_server, organization, screenshot: str = "", heading: str = "Log in") -> None:
     User.objects.create_user("owner", password="pw-owner-123", organization=organization)
     page.goto(live_server.url + "/")
+    expect(page.locator("h1")).to_have_text(heading)
+    if screenshot:
+        page.screenshot(path=str(SCREENSHOTS / screenshot), full_page=True)
     page.fill("#id_username", "owner")
     page.fill("#id_password", "pw-owner-123")
     page.click("button[type=submit]")
@@ -31,7 +34,7 @@ def _log_in(page, live_server, organization) -> None:
 def test_connect_test_save_and_watch_deliveries(page, live_server, settings, organization, receiver):
     settings.WEBHOOKS_DEMO = True
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    _log_in(page, live_server, organization)
+    _log_in(page, live_server, organization, screenshot="en-login.png")
     expect(page.locator("h1")).to_have_text("Settings → Integrations")
 
     # connect → paste URL → choose events → test → save
@@ -75,7 +78,7 @@ def test_connect_test_save_and_watch_deliveries(page, live_server, settings, org
 def test_the_documented_six_steps_in_french(page_fr, live_server, organization, receiver):
     """The customer documentation, step by step, with its own words, in a French browser."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    _log_in(page_fr, live_server, organization)
+    _log_in(page_fr, live_server, organization, screenshot="fr-login.png", heading="Se connecter")
     # 1. Paramètres → Intégrations
     expect(page_fr.locator("html")).to_have_attribute("lang", "fr")
     expect(page_fr.locator("h1")).to_have_text("Paramètres → Intégrations")

@@ -35,7 +35,7 @@ def test_watch_an_integration_fail_and_get_disabled_then_read_the_e_mails(
     receiver.responder = lambda received: (404, b"", {})
     hook = Integration.objects.create(organization=organization, name="Zap des rendez-vous", target_url=receiver.url,
                                       event_types=["call.completed"])
-    _log_in(page_fr, live_server, organization)
+    _log_in(page_fr, live_server, organization, heading="Se connecter")
     User.objects.filter(username="owner").update(email="owner@example.com")
     completed_call(organization)
     assert wait_until(lambda: Integration.objects.get().consecutive_failures == 1, timeout=30)
@@ -54,6 +54,9 @@ def test_watch_an_integration_fail_and_get_disabled_then_read_the_e_mails(
     # then: the page shows it disabled, with the error in words and the fix
     expect(page_fr.locator("#state")).to_have_text("Désactivée", timeout=15_000)
     expect(page_fr.locator("#last-error")).to_contain_text("rien n'écoute à cette URL")
+    expect(page_fr.locator("#disabled-reason")).to_have_text(
+        "Désactivée automatiquement après 3 échecs de livraison consécutifs."
+    )
     page_fr.reload()  # the banner is part of the page's frame, not of the live regions
     expect(page_fr.locator(".banner.disabled")).to_contain_text("« Zap des rendez-vous » a été désactivée")
     page_fr.screenshot(path=str(SCREENSHOTS / "fr-integration-disabled.png"), full_page=True)

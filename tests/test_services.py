@@ -194,6 +194,7 @@ def test_ten_failed_deliveries_disable_and_a_success_resets(organization, make_i
     hook.refresh_from_db()
     assert hook.state == "disabled" and hook.consecutive_failures == 10
     assert "10 consecutive failed deliveries" in hook.disabled_reason and hook.disabled_at
+    assert hook.disabled_cause == "failures"
 
 
 def test_410_disables_at_once(organization, make_integration, receiver):
@@ -203,11 +204,14 @@ def test_410_disables_at_once(organization, make_integration, receiver):
     delivery.refresh_from_db()
     hook = Integration.objects.get()
     assert delivery.status == "failed" and hook.state == "disabled" and "410" in hook.disabled_reason
+    assert hook.disabled_cause == "gone"
 
 
 def test_a_pending_delivery_of_a_disabled_hook_is_held_not_sent(organization, make_integration, receiver):
     delivery = _one_delivery(organization, make_integration, receiver.url)
-    services.integration_disable(integration=delivery.integration, reason="by hand")
+    services.integration_disable(integration=delivery.integration, by="owner")
+    hook = Integration.objects.get()
+    assert (hook.disabled_cause, hook.disabled_by, hook.disabled_reason) == ("person", "owner", "Disabled by owner.")
     assert services.delivery_attempt(delivery_id=delivery.id) is None
     delivery.refresh_from_db()
     assert delivery.status == "held" and receiver.received == []

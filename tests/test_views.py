@@ -103,6 +103,34 @@ def test_reenable_with_held_from_the_page(browser, organization, make_integratio
     assert hook.is_active and Delivery.objects.get().status == "pending"
 
 
+def test_why_it_was_disabled_reads_in_the_person_s_language(browser, user, make_integration, receiver):
+    hook = make_integration(receiver.url)
+    browser.post(reverse("webhooks:integration-disable", args=[hook.pk]))
+    page = browser.get(reverse("webhooks:integration-detail", args=[hook.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert f"Désactivée par {user.get_username()}." in page and "Disabled by" not in page
+    Integration.objects.filter(pk=hook.pk).update(disabled_cause="gone", disabled_reason="The endpoint answered 410 Gone (the hook was removed).")
+    page = browser.get(reverse("webhooks:integration-detail", args=[hook.pk])).content.decode()
+    assert "a répondu 410 Gone : le hook a été supprimé de son côté" in page and "(the hook was removed)" not in page
+
+
+def test_integrations_disabled_before_the_cause_was_kept_get_it_from_their_reason(make_integration, receiver):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    backfill = import_module("webhooks.migrations.0006_integration_disabled_cause").cause_from_reason
+    reasons = {
+        "Disabled automatically after 10 consecutive failed deliveries. Last error: HTTP 500": ("failures", ""),
+        "The endpoint answered 410 Gone (the hook was removed).": ("gone", ""),
+        "Disabled by marie.": ("person", "marie"),
+        "something else": ("", ""),
+    }
+    for reason in reasons:
+        make_integration(receiver.url, name=reason[:20], state="disabled", disabled_at=timezone.now(), disabled_reason=reason)
+    backfill(apps, None)
+    assert {i.disabled_reason: (i.disabled_cause, i.disabled_by) for i in Integration.objects.all()} == reasons
+
+
 @pytest.mark.parametrize("name", ["integration-detail", "integration-test", "integration-enable", "integration-disable", "integration-send-held", "integration-delete"])
 def test_another_organizations_integration_is_not_found(browser, theirs, name):
     method = browser.get if name == "integration-detail" else browser.post

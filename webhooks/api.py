@@ -29,11 +29,11 @@ class IntegrationSerializer(serializers.ModelSerializer):
         model = Integration
         fields = [
             "id", "kind", "name", "target_url", "secret", "has_secret", "event_types", "state",
-            "disabled_reason", "disabled_at", "consecutive_failures", "last_success_at",
+            "disabled_reason", "disabled_cause", "disabled_at", "consecutive_failures", "last_success_at",
             "last_failure_at", "last_error", "created_at", "updated_at",
         ]
         read_only_fields = [
-            "state", "disabled_reason", "disabled_at", "consecutive_failures", "last_success_at",
+            "state", "disabled_reason", "disabled_cause", "disabled_at", "consecutive_failures", "last_success_at",
             "last_failure_at", "last_error", "created_at", "updated_at",
         ]
 
@@ -140,7 +140,7 @@ class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def disable(self, request, pk=None):
         integration = self.get_object()
-        services.integration_disable(integration=integration, reason=f"Disabled by {request.user.get_username()}.")
+        services.integration_disable(integration=integration, by=request.user.get_username())
         return Response(self.get_serializer(integration).data)
 
 

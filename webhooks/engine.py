@@ -241,7 +241,7 @@ def _update_integration(integration: Integration, outcomes: list, *, now: dt.dat
     # Failures: count them in the order they finished, under a row lock (no lost update).
     locked = hooks.select_for_update().get()
     limit = setting("DISABLE_AFTER")
-    reason, last_failure = "", None
+    reason, cause, last_failure = "", "", None
     for result, outcome in outcomes:
         if outcome.verdict is Verdict.SUCCEEDED:
             locked.consecutive_failures, locked.last_success_at = 0, now
@@ -250,15 +250,18 @@ def _update_integration(integration: Integration, outcomes: list, *, now: dt.dat
         locked.last_failure_at, locked.last_error = now, (result.error_message or result.error_class)[:500]
         if outcome.verdict is Verdict.FAILED:
             locked.consecutive_failures += 1
-            reason = reason or outcome.disable_reason
-            if not reason and locked.consecutive_failures >= limit:
+            if not reason and outcome.disable_reason:
+                reason, cause = outcome.disable_reason, Integration.DisabledCause.GONE
+            elif not reason and locked.consecutive_failures >= limit:
                 reason = (
                     f"Disabled automatically after {limit} consecutive failed deliveries. "
                     f"Last error: {locked.last_error}"
                 )
+                cause = Integration.DisabledCause.FAILURES
     alert = None
     if reason and locked.is_active:
         locked.state, locked.disabled_at, locked.disabled_reason = Integration.State.DISABLED, now, reason[:500]
+        locked.disabled_cause = cause
         logger.warning("integration %s disabled: %s", integration.pk, reason)
         alert, locked.alerted = Alert.Kind.DISABLED, Integration.Alerted.DISABLED
     elif locked.is_active and locked.alerted == Integration.Alerted.OK and locked.consecutive_failures >= setting("FAILING_AFTER"):
@@ -268,7 +271,7 @@ def _update_integration(integration: Integration, outcomes: list, *, now: dt.dat
     locked.save(
         update_fields=[
             "consecutive_failures", "last_success_at", "last_failure_at", "last_error",
-            "state", "disabled_at", "disabled_reason", "alerted", "updated_at",
+            "state", "disabled_at", "disabled_reason", "disabled_cause", "alerted", "updated_at",
         ]
     )
     if alert:

@@ -35,6 +35,14 @@ class Integration(models.Model):
         FAILING = "failing", _("Failing")
         DISABLED = "disabled", _("Disabled")
 
+    class DisabledCause(models.TextChoices):
+        """Why it was disabled, so that each person reads it in their language
+        (`disabled_reason` keeps the English sentence for the API, logs and admin)."""
+
+        FAILURES = "failures", _("Failed deliveries in a row")
+        GONE = "gone", _("The endpoint answered 410 Gone")
+        PERSON = "person", _("Disabled by a person")
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="integrations"
@@ -46,6 +54,8 @@ class Integration(models.Model):
     event_types = models.JSONField(default=list, validators=[validate_event_types])
     state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
     disabled_reason = models.CharField(max_length=500, blank=True)
+    disabled_cause = models.CharField(max_length=10, choices=DisabledCause.choices, blank=True)
+    disabled_by = models.CharField(max_length=150, blank=True)  # the person's username, for PERSON
     disabled_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_success_at = models.DateTimeField(null=True, blank=True)

@@ -258,6 +258,8 @@ def integration_enable(*, integration: Integration, send_held: bool = False) -> 
             state=Integration.State.ACTIVE,
             disabled_at=None,
             disabled_reason="",
+            disabled_cause="",
+            disabled_by="",
             consecutive_failures=0,
             updated_at=timezone.now(),
         )
@@ -268,10 +270,16 @@ def integration_enable(*, integration: Integration, send_held: bool = False) -> 
     return released
 
 
-def integration_disable(*, integration: Integration, reason: str) -> None:
+def integration_disable(*, integration: Integration, by: str) -> None:
+    """A person (by username) disables the integration: new events are held."""
     now = timezone.now()
     Integration.objects.filter(pk=integration.pk, state=Integration.State.ACTIVE).update(
-        state=Integration.State.DISABLED, disabled_at=now, disabled_reason=reason[:500], updated_at=now
+        state=Integration.State.DISABLED,
+        disabled_at=now,
+        disabled_reason=f"Disabled by {by}."[:500],
+        disabled_cause=Integration.DisabledCause.PERSON,
+        disabled_by=by[:150],
+        updated_at=now,
     )
     integration.refresh_from_db()
 

@@ -181,7 +181,7 @@ def integration_send_held(request: HttpRequest, pk) -> HttpResponse:
 @require_POST
 def integration_disable(request: HttpRequest, pk) -> HttpResponse:
     integration = _integration(request, pk)
-    services.integration_disable(integration=integration, reason=f"Disabled by {request.user.get_username()}.")
+    services.integration_disable(integration=integration, by=request.user.get_username())
     messages.success(request, _("Disabled. New events will be held until you re-enable it."))
     return redirect("webhooks:integration-detail", pk=integration.pk)
 

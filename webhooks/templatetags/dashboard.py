@@ -2,6 +2,8 @@
 from django import template
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 register = template.Library()
 
@@ -32,3 +34,24 @@ def status_label(status: str) -> str:
     from ..models import Delivery
 
     return str(Delivery.Status(status).label)
+
+
+@register.filter
+def disabled_words(integration) -> str:
+    """Why an integration was disabled, in the person's language."""
+    cause = integration.DisabledCause
+    if integration.disabled_cause == cause.FAILURES:
+        count = integration.consecutive_failures
+        return ngettext(
+            "Disabled automatically after %(count)d failed delivery in a row.",
+            "Disabled automatically after %(count)d failed deliveries in a row.",
+            count,
+        ) % {"count": count}
+    if integration.disabled_cause == cause.GONE:
+        return _(
+            "Your endpoint answered 410 Gone: the hook was removed on its side. "
+            "Re-enable it only if the address is in use again."
+        )
+    if integration.disabled_cause == cause.PERSON:
+        return _("Disabled by %(name)s.") % {"name": integration.disabled_by}
+    return integration.disabled_reason
