@@ -35,7 +35,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_api_key",  # hashing and generating API keys (our model: webhooks.ApiKey)
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from the package: no CDN
     "inboundflow",
     "webhooks",
 ]
@@ -111,7 +113,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 REST_FRAMEWORK = {
+    # The first one names the scheme of 401 answers: `WWW-Authenticate: Api-Key realm="api"`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "webhooks.api_keys.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
     ],
@@ -124,9 +128,20 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "InboundFlow Webhooks API",
-    "DESCRIPTION": "Integrations (Settings → Integrations) and their deliveries, for your organization.",
+    "DESCRIPTION": (
+        "Integrations (Settings → Integrations) and their deliveries, REST Hooks for automation platforms "
+        "(subscribe, check, unsubscribe) and the event catalog with sample bodies, for your organization. "
+        "Authenticate with `Authorization: Api-Key <key>` (Settings → API keys)."
+    ),
     "VERSION": "1.0.0",
-    "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "webhooks.events.EventType"},
+    "ENUM_NAME_OVERRIDES": {
+        "EventTypeEnum": "webhooks.events.EventType",
+        "IntegrationStateEnum": "webhooks.models.Integration.State",
+        "CallStateEnum": "inboundflow.models.Call.State",
+    },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- E-mail (alerts when an integration fails, is disabled, works again) ------------------

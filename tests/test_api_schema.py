@@ -7,8 +7,12 @@ def test_schema_generates_and_validates_without_warnings(tmp_path):
     out = tmp_path / "schema.yaml"
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
     text = out.read_text()
-    for path in ("/api/integrations/{id}/test/", "/api/integrations/{id}/enable/", "/api/deliveries/{id}/redeliver/"):
+    for path in (
+        "/api/integrations/{id}/test/", "/api/integrations/{id}/enable/", "/api/deliveries/{id}/redeliver/",
+        "/api/hooks/", "/api/hooks/{id}/", "/api/me/", "/api/event-types/", "/api/event-types/{type}/samples/",
+    ):
         assert path in text
+    assert "ApiKeyAuth" in text and "hooks.zapier.com" in text  # the key scheme, and examples
 
 
 @pytest.mark.django_db

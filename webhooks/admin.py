@@ -3,8 +3,24 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
+
 from . import services
-from .models import Attempt, Delivery, Event, Integration
+from .models import ApiKey, Attempt, Delivery, Event, Integration
+
+# The library's own key model is unused: keys belong to an organization (ApiKey below).
+admin.site.unregister(APIKey)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(APIKeyModelAdmin):
+    list_display = ["prefix", "name", "organization", "created", "last_used_at", "revoked"]
+    list_filter = ["revoked", "created"]
+    search_fields = ["name", "prefix", "organization__name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "last_used_at", "revoked_at")
 
 
 class IntegrationAdminForm(forms.ModelForm):
@@ -25,8 +41,8 @@ class IntegrationAdminForm(forms.ModelForm):
 @admin.register(Integration)
 class IntegrationAdmin(admin.ModelAdmin):
     form = IntegrationAdminForm
-    list_display = ["name", "kind", "organization", "state", "consecutive_failures", "last_success_at", "last_failure_at"]
-    list_filter = ["kind", "state"]
+    list_display = ["name", "kind", "origin", "organization", "state", "consecutive_failures", "last_success_at", "last_failure_at"]
+    list_filter = ["kind", "origin", "state"]
     search_fields = ["name", "organization__name"]
     readonly_fields = ["consecutive_failures", "last_success_at", "last_failure_at", "last_error", "created_at", "updated_at"]
     actions = ["reenable", "reenable_and_send_held", "send_test"]

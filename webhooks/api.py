@@ -1,18 +1,25 @@
-"""REST API (Django REST framework): integrations and their deliveries, scoped to the caller's
-organization. Validation is the model's, shared with the settings page and the admin.
+"""REST API (Django REST framework): integrations and their deliveries, the REST Hooks and
+event catalog that automation platforms use, all scoped to the caller's organization (an API
+key's, or a logged-in person's). Validation is the model's, shared with the settings page and
+the admin.
 """
+from django.http import HttpResponse
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, routers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.views import APIView
 
 from inboundflow.models import Call
 
-from . import services
+from . import api_schema, catalog, platforms, services  # noqa: F401 (api_schema registers the key scheme)
 from .api_errors import object_body
 from .events import EventType
 from .models import Attempt, Delivery, Integration
+from .payloads import canonical_json
 from .validators import validate_event_types
 
 
@@ -28,12 +35,12 @@ class IntegrationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Integration
         fields = [
-            "id", "kind", "name", "target_url", "secret", "has_secret", "event_types", "state",
+            "id", "kind", "origin", "name", "target_url", "secret", "has_secret", "event_types", "state",
             "disabled_reason", "disabled_cause", "disabled_at", "consecutive_failures", "last_success_at",
             "last_failure_at", "last_error", "created_at", "updated_at",
         ]
         read_only_fields = [
-            "state", "disabled_reason", "disabled_cause", "disabled_at", "consecutive_failures", "last_success_at",
+            "origin", "state", "disabled_reason", "disabled_cause", "disabled_at", "consecutive_failures", "last_success_at",
             "last_failure_at", "last_error", "created_at", "updated_at",
         ]
 
@@ -107,7 +114,7 @@ class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
         return Integration.objects.filter(organization_id=self.organization_id())
 
     def perform_create(self, serializer):
-        serializer.save(organization_id=self.organization_id())
+        serializer.save(organization_id=self.organization_id(), origin=Integration.Origin.API)
 
     @extend_schema(
         request=TestRequestSerializer,
@@ -186,7 +193,180 @@ class CallViewSet(OrganizationScoped, mixins.RetrieveModelMixin, viewsets.Generi
         return Call.objects.filter(organization_id=self.organization_id())
 
 
+# --- What automation platforms use -----------------------------------------------------
+
+
+class MeView(OrganizationScoped, APIView):
+    """The platforms' "test authentication": which organization the credentials act for."""
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Me",
+            {
+                "id": serializers.UUIDField(),
+                "name": serializers.CharField(),
+                "api_key": inline_serializer("MeKey", {"name": serializers.CharField(), "prefix": serializers.CharField()}, allow_null=True),
+            },
+        ),
+        examples=[OpenApiExample("With an API key", value={
+            "id": "3f1c2b7e-9a51-4a7e-8d4b-2f9a6c1e0b42", "name": "Main Street Auto",
+            "api_key": {"name": "Zapier", "prefix": "Xk3v9QbL"},
+        })],
+    )
+    def get(self, request):
+        organization_id = self.organization_id()
+        api_key = getattr(request.user, "api_key", None)
+        organization = api_key.organization if api_key else request.user.organization
+        return Response({
+            "id": str(organization_id),
+            "name": organization.name,
+            "api_key": {"name": api_key.name, "prefix": api_key.prefix} if api_key else None,
+        })
+
+
+class HookSerializer(serializers.ModelSerializer):
+    event = serializers.ChoiceField(
+        choices=EventType.choices, write_only=True, required=False, help_text="One event type (or give `events`)."
+    )
+    events = serializers.ListField(
+        source="event_types",
+        child=serializers.ChoiceField(choices=EventType.choices),
+        allow_empty=False,
+        required=False,
+        validators=[validate_event_types],
+        help_text="The event types to receive, in the catalogue's order.",
+    )
+    secret = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=200,
+        help_text="Optional: with a secret, every delivery carries X-InboundFlow-Signature.",
+    )
+
+    class Meta:
+        model = Integration
+        fields = ["id", "target_url", "event", "events", "kind", "name", "secret", "state", "created_at"]
+        read_only_fields = ["state", "created_at"]
+        extra_kwargs = {
+            "kind": {"required": False, "help_text": "Inferred from the URL (Zapier, Make, n8n hosts) unless given."},
+            "name": {"required": False, "help_text": "Shown in the dashboard; made from the platform and events unless given."},
+        }
+        validators = []  # subscribing twice is not an error: the same hook comes back
+
+    def validate_name(self, value: str) -> str:
+        return value.strip()
+
+    def validate(self, attrs):
+        event = attrs.pop("event", None)
+        if event and "event_types" in attrs:
+            raise ValidationError({"event": [_("Give either “event” or “events”, not both.")]})
+        if event:
+            attrs["event_types"] = [event]
+        if not attrs.get("event_types"):
+            raise ValidationError({"events": [_("Choose at least one event to receive.")]})
+        return attrs
+
+
+HOOK_EXAMPLE = {
+    "id": "0b6f3d1e-5c2a-4f7b-9e1d-7a8c6b5d4e3f", "target_url": "https://hooks.zapier.com/hooks/catch/123456/abcdef/",
+    "events": ["call.completed"], "kind": "zapier", "name": "Zapier · call.completed", "state": "active",
+    "created_at": "2026-11-28T09:00:00.000000Z",
+}
+
+
+@extend_schema(examples=[
+    OpenApiExample("Subscribe (Zapier)", request_only=True,
+                   value={"target_url": "https://hooks.zapier.com/hooks/catch/123456/abcdef/", "event": "call.completed"}),
+    OpenApiExample("Subscribe to several (n8n)", request_only=True,
+                   value={"target_url": "https://n8n.example.com/webhook/5f0c…", "events": ["call.completed", "lead.created"]}),
+    OpenApiExample("A subscription", response_only=True, value=HOOK_EXAMPLE),
+])
+class HookViewSet(
+    OrganizationScoped, mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin, viewsets.GenericViewSet,
+):
+    """REST Hooks: subscribe a URL to events, check that it still exists, unsubscribe it. A hook
+    the platform ended by answering 410 Gone is no longer found here."""
+
+    serializer_class = HookSerializer
+
+    def get_queryset(self):
+        return platforms.hooks_live(organization_id=self.organization_id())
+
+    @extend_schema(
+        responses={
+            201: HookSerializer,
+            200: OpenApiResponse(HookSerializer, description="Already subscribed: the same hook (made live again if a 410 had ended it)."),
+        },
+        description="Subscribe `target_url` to one event (`event`) or several (`events`). Idempotent: the same URL and events give the same hook.",
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = serializer.validated_data
+        hook, created = platforms.hook_subscribe(
+            organization_id=self.organization_id(), target_url=fields["target_url"], event_types=fields["event_types"],
+            kind=fields.get("kind", ""), name=fields.get("name", ""), secret=fields.get("secret", ""),
+        )
+        return Response(self.get_serializer(hook).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(description="Unsubscribe: the hook and its delivery history are removed; nothing more is sent to it.")
+    def destroy(self, request, *args, **kwargs):
+        return super().destroy(request, *args, **kwargs)
+
+
+class EventTypeSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=EventType.choices)
+    label = serializers.DictField(child=serializers.CharField(), help_text="The documentation's trigger name, by language (fr, en).")
+    description = serializers.DictField(child=serializers.CharField(), help_text="What fires it, by language (fr, en).")
+    schema = serializers.JSONField(help_text="JSON Schema (draft 2020-12) of the delivered body.")
+
+
+SAMPLES_LIMIT = serializers.IntegerField(min_value=1, max_value=100)
+
+
+class EventTypeViewSet(OrganizationScoped, viewsets.ViewSet):
+    """The four event types: what they mean, the schema of their bodies, and recent samples."""
+
+    lookup_field = "type"
+    lookup_value_regex = r"[a-z]+\.[a-z]+"
+    serializer_class = EventTypeSerializer
+
+    def _event_type(self, value: str) -> str:
+        if value not in EventType.values:
+            raise NotFound(_("Unknown event type “%(type)s”. Known: %(known)s.") % {"type": value, "known": ", ".join(EventType.values)})
+        return value
+
+    @extend_schema(responses=EventTypeSerializer(many=True))
+    def list(self, request):
+        return Response([catalog.event_type_entry(value) for value in EventType.values])
+
+    @extend_schema(responses=EventTypeSerializer)
+    def retrieve(self, request, type=None):
+        return Response(catalog.event_type_entry(self._event_type(type)))
+
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", OpenApiTypes.INT, description="How many (1–100, default 3).")],
+        responses={200: OpenApiResponse(
+            inline_serializer("SampleBodies", {"bodies": serializers.ListField(child=serializers.JSONField())}),
+            description="A JSON array of bodies, newest first, byte for byte as they were delivered; the documentation's example when none was delivered yet.",
+            examples=[OpenApiExample("call.completed", value=[catalog.example_body(EventType.CALL_COMPLETED)])],
+        )},
+        description="Recent bodies of this type, as delivered to the organization's hooks: what a platform shows while its user maps fields.",
+    )
+    @action(detail=True)
+    def samples(self, request, type=None):
+        event_type = self._event_type(type)
+        try:
+            limit = SAMPLES_LIMIT.run_validation(request.query_params.get("limit", 3))
+        except ValidationError as error:
+            raise ValidationError({"limit": error.detail})
+        bodies = platforms.samples_recent(organization_id=self.organization_id(), event_type=event_type, limit=limit)
+        bodies = bodies or [canonical_json(catalog.example_body(event_type)).encode()]
+        return HttpResponse(b"[" + b",".join(bodies) + b"]", content_type="application/json")
+
+
 router = routers.DefaultRouter()
 router.register("integrations", IntegrationViewSet, basename="integration")
 router.register("deliveries", DeliveryViewSet, basename="delivery")
 router.register("calls", CallViewSet, basename="call")
+router.register("hooks", HookViewSet, basename="hook")
+router.register("event-types", EventTypeViewSet, basename="event-type")

@@ -3,7 +3,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from .events import EventType
-from .models import Delivery, Integration
+from .models import ApiKey, Delivery, Integration
 
 
 class IntegrationForm(forms.ModelForm):
@@ -30,10 +30,7 @@ class IntegrationForm(forms.ModelForm):
 
     def __init__(self, *args, organization=None, **kwargs):
         super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            # A browser silently cuts what is pasted past `maxlength`, and a cut URL is another
-            # URL: the server checks the length and says so instead.
-            field.widget.attrs.pop("maxlength", None)
+        _lengths_checked_by_the_server(self)
         if self.instance._state.adding:
             self.instance.organization = organization
             del self.fields["clear_secret"]
@@ -73,6 +70,20 @@ class EnableForm(forms.Form):
     send_held = forms.BooleanField(required=False)
 
 
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["name"]
+        labels = {"name": _("Name")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _lengths_checked_by_the_server(self)
+
+    def clean_name(self) -> str:
+        return self.cleaned_data["name"].strip()
+
+
 class DeliveryFilterForm(forms.Form):
     """Deliveries by status, event type and day (in the organization's time zone)."""
 
@@ -101,3 +112,10 @@ class DeliveryFilterForm(forms.Form):
         if values["until"]:
             deliveries = deliveries.filter(created_at__date__lte=values["until"])
         return deliveries
+
+
+def _lengths_checked_by_the_server(form: forms.Form) -> None:
+    """A browser silently cuts what is pasted past `maxlength`, and a cut URL is another URL:
+    the server checks the length and says so instead."""
+    for field in form.fields.values():
+        field.widget.attrs.pop("maxlength", None)

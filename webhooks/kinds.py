@@ -49,6 +49,24 @@ def kind_info(kind: str) -> KindInfo:
     return KINDS.get(kind, KINDS["custom"])
 
 
+def kind_from_url(url: str) -> str:
+    """The platform a hook URL belongs to, from the addresses each one hands out: Zapier's
+    hooks.zapier.com, Make's hook.<zone>.make.com (formerly integromat.com), n8n Cloud's
+    *.n8n.cloud or a self-hosted n8n's /webhook/ (and /webhook-test/) paths; else custom."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return "custom"
+    if host == "zapier.com" or host.endswith(".zapier.com"):
+        return "zapier"
+    if host.endswith((".make.com", ".integromat.com")):
+        return "make"
+    if host.endswith(".n8n.cloud") or parts.path.startswith(("/webhook/", "/webhook-test/")):
+        return "n8n"
+    return "custom"
+
+
 def masked_url(url: str) -> str:
     """A URL safe for logs: hook paths and queries carry credentials, so only the origin shows."""
     try:

@@ -9,6 +9,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
 from inboundflow.models import Organization
 
@@ -43,11 +44,20 @@ class Integration(models.Model):
         GONE = "gone", _("The endpoint answered 410 Gone")
         PERSON = "person", _("Disabled by a person")
 
+    class Origin(models.TextChoices):
+        """Who made it: a person on the settings page, a client of the API, or an automation
+        platform subscribing a REST Hook (which also ends it by unsubscribing)."""
+
+        DASHBOARD = "dashboard", _("Settings page")
+        API = "api", _("API")
+        REST_HOOK = "rest_hook", _("Platform subscription")
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="integrations"
     )
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CUSTOM)
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.DASHBOARD)
     name = models.CharField(max_length=100, validators=[validate_plain_text])
     target_url = models.URLField(max_length=2000, validators=[validate_webhook_url])
     secret = EncryptedTextField(blank=True, help_text="Stored encrypted (webhooks/crypto.py).")
@@ -72,6 +82,13 @@ class Integration(models.Model):
                 condition=(Q(state="active") & Q(disabled_at__isnull=True))
                 | (Q(state="disabled") & Q(disabled_at__isnull=False)),
                 name="integration_disabled_has_time",
+            ),
+            # A platform subscribing the same URL to the same events twice gets the same hook
+            # (event_types kept in the catalogue's order, so equal sets are equal lists).
+            models.UniqueConstraint(
+                fields=["organization", "target_url", "event_types"],
+                condition=Q(origin="rest_hook"),
+                name="rest_hook_once_per_target_and_events",
             ),
         ]
 
@@ -228,3 +245,26 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.integration} {self.kind} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ApiKeyManager(BaseAPIKeyManager):
+    def get_usable_keys(self):
+        return super().get_usable_keys().select_related("organization")
+
+
+class ApiKey(AbstractAPIKey):
+    """An organization's key to the API (`Authorization: Api-Key <prefix>.<secret>`): shown once,
+    stored as a SHA-512 hash by djangorestframework-api-key, revoked rather than deleted."""
+
+    objects = ApiKeyManager()
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(
+        _("name"), max_length=50, validators=[validate_plain_text],
+        help_text=_("Who or what will use it, for example “Zapier” or “CRM sync”."),
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")

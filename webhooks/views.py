@@ -16,13 +16,13 @@ from django.views.decorators.http import require_POST
 
 from inboundflow.models import Appointment, Call, Lead
 
-from . import alerts, services
+from . import alerts, api_keys, services
 from .conf import setting
 from .events import EventType
-from .forms import DeliveryFilterForm, EnableForm, IntegrationForm, TestEventForm
+from .forms import ApiKeyForm, DeliveryFilterForm, EnableForm, IntegrationForm, TestEventForm
 from .health import OUTCOMES, integration_hourly, integrations_health
 from .kinds import KINDS, kind_info
-from .models import Alert, Delivery, Integration
+from .models import Alert, ApiKey, Delivery, Integration
 from .engine import delivery_headers
 from .payloads import delivery_body
 
@@ -274,3 +274,39 @@ def alert_seen(request: HttpRequest, pk) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         back = "webhooks:integration-list"  # never a redirect off this site
     return redirect(back)
+
+
+# --- Settings → API keys --------------------------------------------------------------------
+
+NEW_KEY_SESSION = "api_key_just_made"
+
+
+@login_required
+def api_key_list(request: HttpRequest) -> HttpResponse:
+    """The organization's keys. A new one is shown once: kept in the session only until the
+    page the creation redirects to has shown it (so a reload neither repeats the creation nor
+    shows the key again)."""
+    organization = _organization(request)
+    form = ApiKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        _api_key, key = api_keys.api_key_create(organization_id=organization.pk, name=form.cleaned_data["name"])
+        request.session[NEW_KEY_SESSION] = key
+        return redirect("api-keys")
+    return render(
+        request,
+        "webhooks/api_keys.html",
+        {
+            "form": form, "new_key": request.session.pop(NEW_KEY_SESSION, None),
+            "keys": ApiKey.objects.filter(organization=organization).order_by("revoked", "-created"),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def api_key_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
+    api_key = get_object_or_404(ApiKey, organization=_organization(request), prefix=prefix)
+    api_keys.api_key_revoke(api_key=api_key)
+    messages.success(request, _("The key “%(name)s” is revoked: it no longer opens the API.") % {"name": api_key.name})
+    return redirect("api-keys")
