@@ -357,3 +357,22 @@ VALIDATORS = {
     event_type: Draft202012Validator(body_schema(event_type), format_checker=Draft202012Validator.FORMAT_CHECKER)
     for event_type in EventType.values
 }
+
+
+def test_editing_a_subscription_into_another_s_url_and_events_is_a_clear_400(platform, api, receiver, client, user):
+    one = subscribe(platform, receiver.url, events=["call.completed", "lead.created"]).json()["id"]
+    other = subscribe(platform, receiver.url, event="call.completed").json()["id"]
+    # through the API, in another order: same set, same subscription
+    response = api.patch(f"/api/integrations/{other}/", {"event_types": ["lead.created", "call.completed"]}, format="json")
+    assert response.status_code == 400 and "already has a subscription" in response.json()["event_types"][0]
+    # on the settings page
+    client.force_login(user)
+    page = client.post(reverse("webhooks:integration-detail", args=[other]), {
+        "kind": "custom", "name": "Renamed", "target_url": receiver.url, "event_types": ["call.completed", "lead.created"],
+    })
+    assert page.status_code == 200 and "already has a subscription" in page.content.decode()
+    assert Integration.objects.get(pk=other).event_types == ["call.completed"]
+    assert Integration.objects.get(pk=one).event_types == ["call.completed", "lead.created"]
+    # an edit that keeps them apart is fine, and kept in the catalogue's order
+    response = api.patch(f"/api/integrations/{other}/", {"event_types": ["lead.created", "call.transferred"]}, format="json")
+    assert response.status_code == 200 and response.json()["event_types"] == ["call.transferred", "lead.created"]

@@ -3,6 +3,7 @@ event catalog that automation platforms use, all scoped to the caller's organiza
 key's, or a logged-in person's). Validation is the model's, shared with the settings page and
 the admin.
 """
+from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -17,8 +18,8 @@ from inboundflow.models import Call
 
 from . import api_schema, catalog, platforms, services  # noqa: F401 (api_schema registers the key scheme)
 from .api_errors import object_body
-from .events import EventType
-from .models import Attempt, Delivery, Integration
+from .events import EventType, in_catalogue_order
+from .models import DUPLICATE_SUBSCRIPTION, Attempt, Delivery, Integration
 from .payloads import canonical_json
 from .validators import validate_event_types
 
@@ -49,6 +50,17 @@ class IntegrationSerializer(serializers.ModelSerializer):
 
     def validate_name(self, value: str) -> str:
         return value.strip()
+
+    def validate_event_types(self, value: list) -> list:
+        return in_catalogue_order(value)  # as the settings page keeps them
+
+    def save(self, **kwargs):
+        """A platform's subscription edited into another's URL and events is a 400, not a 500."""
+        try:
+            with transaction.atomic():
+                return super().save(**kwargs)
+        except IntegrityError:
+            raise ValidationError({"event_types": [str(DUPLICATE_SUBSCRIPTION)]})
 
 
 class AttemptSerializer(serializers.ModelSerializer):

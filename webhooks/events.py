@@ -19,6 +19,13 @@ class EventType(models.TextChoices):
     LEAD_CREATED = "lead.created", _("Lead created")
 
 
+def in_catalogue_order(event_types) -> list[str]:
+    """The chosen types in the documentation's order: how every integration keeps them, so that
+    equal sets are equal lists."""
+    chosen = set(event_types)
+    return [value for value in EventType.values if value in chosen]
+
+
 def format_instant(value: dt.datetime | None) -> str | None:
     """`2026-02-24T20:59:00Z`: UTC, second precision, as in the documentation's examples."""
     if value is None:

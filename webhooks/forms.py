@@ -2,7 +2,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .events import EventType
+from .events import EventType, in_catalogue_order
 from .models import ApiKey, Delivery, Integration
 
 
@@ -45,8 +45,7 @@ class IntegrationForm(forms.ModelForm):
         return self.cleaned_data["name"].strip()
 
     def clean_event_types(self):
-        chosen = set(self.cleaned_data["event_types"])
-        return [value for value in EventType.values if value in chosen]  # documentation order
+        return in_catalogue_order(self.cleaned_data["event_types"])
 
     def clean_secret(self):
         secret = self.cleaned_data["secret"]

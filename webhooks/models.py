@@ -6,6 +6,7 @@ transaction that saved the call; a delivery's `next_attempt_at` says when it is 
 """
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -16,6 +17,9 @@ from inboundflow.models import Organization
 from .crypto import EncryptedTextField
 from .events import EventType
 from .validators import validate_event_types, validate_plain_text, validate_webhook_url
+
+
+DUPLICATE_SUBSCRIPTION = _("This platform already has a subscription sending these events to this URL.")
 
 
 class Integration(models.Model):
@@ -98,6 +102,17 @@ class Integration(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state == self.State.ACTIVE
+
+    def clean(self) -> None:
+        # The constraint below, checked where a form does not hold the organization.
+        if self.origin == self.Origin.REST_HOOK and self.organization_id and self.duplicate_subscription().exists():
+            raise ValidationError(DUPLICATE_SUBSCRIPTION)
+
+    def duplicate_subscription(self):
+        return Integration.objects.filter(
+            organization_id=self.organization_id, origin=self.Origin.REST_HOOK, target_url=self.target_url,
+            event_types=self.event_types,
+        ).exclude(pk=self.pk)
 
     def subscribes_to(self, event_type: str) -> bool:
         return event_type in self.event_types

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .events import EventType
+from .events import in_catalogue_order
 from .kinds import kind_from_url, kind_info
 from .models import Delivery, Event, Integration
 from .payloads import delivery_body
@@ -24,11 +24,6 @@ ENDED = Q(state=Integration.State.DISABLED, disabled_cause=Integration.DisabledC
 def hooks_live(*, organization_id):
     """The subscriptions a platform can see: its own, not ended by a 410."""
     return Integration.objects.filter(organization_id=organization_id, origin=Origin.REST_HOOK).exclude(ENDED)
-
-
-def in_catalogue_order(event_types) -> list[str]:
-    chosen = set(event_types)
-    return [value for value in EventType.values if value in chosen]
 
 
 def hook_subscribe(
