@@ -5,6 +5,7 @@ import time
 import pytest
 import redis
 from django.conf import settings
+from django.db import transaction
 from playwright.sync_api import expect
 
 from inboundflow.models import User
@@ -46,8 +47,9 @@ def test_watch_an_integration_fail_and_get_disabled_then_read_the_e_mails(
 
     # when: two more calls end, and the customer opens the integration while they are retried
     receiver.responder = slow_404
-    completed_call(organization)
-    completed_call(organization)
+    with transaction.atomic():  # two calls ending together: their deliveries fail in one batch
+        completed_call(organization)
+        completed_call(organization)
     page_fr.goto(f"{live_server.url}/settings/integrations/{hook.pk}/")
     expect(page_fr.locator("#state")).to_have_text("Active")
     expect(page_fr.locator("#deliveries")).to_contain_text("En attente")
