@@ -48,7 +48,7 @@ test: $(TEST_STAMP) services test-deps messages
 
 # The benchmark of issue 4 (about 10 minutes; BENCH_ARGS=--quick for a short try).
 bench: $(STAMP) services
-	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # Refresh the pinned versions after changing pyproject.toml: production pins in
 # requirements.lock, the tests' own on top of them in requirements-test.lock.

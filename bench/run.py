@@ -6,8 +6,10 @@ loopback receiver (bench/receiver.py) that verifies every signature and writes d
 receipt. Prints a table and writes bench-results/bench-<time>.json.
 
 Scenarios (issue 4): 1 bare limit, 2 throughput (and fan-out), 3 latency without backlog,
-4 save overhead, 5 isolation from a dead endpoint, 6 worker memory. `--quick` runs smaller
-counts to try the harness.
+4 save overhead, 5 isolation from a dead endpoint, 6 worker memory; and `drain` (issue 10): the
+engine alone, from 20,000 due deliveries to all of them recorded. `--quick` runs smaller counts
+to try the harness. Whenever the harness waits it checks the processes it started: one that
+exits stops the run at once with its last log lines.
 """
 import argparse
 import json
@@ -43,6 +45,40 @@ RESULTS = ROOT / "bench-results"
 # --- processes -------------------------------------------------------------------------------
 
 
+class ProcessDied(RuntimeError):
+    """A process the harness started exited while the run still needed it."""
+
+
+class Started:
+    """Every long-running process the harness started, with its log: whenever the harness waits,
+    it looks, and a dead one stops the run at once with its last log lines."""
+
+    processes: list[tuple[str, subprocess.Popen, Path]] = []
+
+    @classmethod
+    def add(cls, name: str, proc: subprocess.Popen, log: Path) -> None:
+        cls.processes.append((name, proc, log))
+
+    @classmethod
+    def forget(cls, proc: subprocess.Popen) -> None:
+        cls.processes = [entry for entry in cls.processes if entry[1] is not proc]
+
+    @classmethod
+    def check(cls) -> None:
+        for name, proc, log in cls.processes:
+            code = proc.poll()
+            if code is not None:
+                tail = log.read_text(errors="replace").splitlines()[-20:] if log.exists() else []
+                raise ProcessDied(f"{name} (pid {proc.pid}) exited with code {code}; last lines of {log}:\n" + "\n".join(tail))
+
+
+def sleep_watching(seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        Started.check()
+        time.sleep(min(0.2, left))
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -68,11 +104,16 @@ class Receivers:
     def __init__(self, workdir: Path, name: str, processes: int = 2, mode: str = "ok"):
         self.port = _free_port()
         self.files = [workdir / f"{name}-{i}.log" for i in range(processes)]
-        self.procs = [
-            subprocess.Popen([sys.executable, "-m", "bench.receiver", str(self.port), str(f), SECRET, mode], cwd=ROOT)
-            for f in self.files
-        ]
-        time.sleep(0.5)
+        self.procs = []
+        for path in self.files:
+            log = path.with_suffix(".stderr")
+            with open(log, "ab") as err:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "bench.receiver", str(self.port), str(path), SECRET, mode], cwd=ROOT, stderr=err
+                )
+            Started.add(f"receiver {path.name}", proc, log)
+            self.procs.append(proc)
+        sleep_watching(0.5)
 
     @property
     def url(self) -> str:
@@ -92,6 +133,7 @@ class Receivers:
 
     def stop(self) -> None:
         for proc in self.procs:
+            Started.forget(proc)
             proc.send_signal(signal.SIGTERM)
         for proc in self.procs:
             proc.wait(timeout=10)
@@ -106,25 +148,32 @@ def _free_port() -> int:
 
 
 class Worker:
-    def __init__(self, workdir: Path, **env):
-        log = open(workdir / "worker.log", "ab")
-        full_env = {**os.environ, **env}
+    def __init__(self, workdir: Path, processes: int | None = None, **env):
+        log_path = workdir / "worker.log"
+        log = open(log_path, "ab")
+        # scripts/worker runs `celery` from PATH, as production does: the venv's comes first.
+        full_env = {**os.environ, **env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        processes = processes or int(os.environ.get("BENCH_WORKERS", "1"))
         self.workers = [
             subprocess.Popen([str(ROOT / "scripts/worker"), "-n", f"bench{i}@%h"], cwd=ROOT, env=full_env, stdout=log, stderr=log, start_new_session=True)
-            for i in range(int(os.environ.get("BENCH_WORKERS", "1")))
+            for i in range(processes)
         ]
         self.worker = self.workers[0]
         self.beat = subprocess.Popen(
             [str(ROOT / "scripts/beat")], cwd=ROOT, stdout=log, stderr=log, start_new_session=True,
             env={**full_env, "BEAT_SCHEDULE_FILE": str(workdir / "beat-schedule")},
         )
-        time.sleep(3)
+        for index, proc in enumerate(self.workers):
+            Started.add(f"worker {index}", proc, log_path)
+        Started.add("beat", self.beat, log_path)
+        sleep_watching(3)
 
     def cpu(self) -> float:
         return sum(cpu_seconds(w.pid) for w in self.workers)  # each a single process: the pool is threads
 
     def stop(self) -> None:
         for proc in (self.beat, *self.workers):
+            Started.forget(proc)
             os.killpg(proc.pid, signal.SIGTERM)
         for proc in (self.beat, *self.workers):
             try:
@@ -242,9 +291,9 @@ def wait_for_receipts(receivers: Receivers, expected: int, timeout: float) -> li
     while time.monotonic() < deadline:
         rows = receivers.receipts()
         if len({r[1] for r in rows}) >= expected:
-            time.sleep(0.3)
+            sleep_watching(0.3)
             return receivers.receipts()
-        time.sleep(0.2)
+        sleep_watching(0.2)
     return receivers.receipts()
 
 
@@ -375,6 +424,88 @@ def _healthy_beside(workdir: Path, calls: int, with_dead: bool) -> dict:
     return result
 
 
+def drain_scenario(workdir: Path, deliveries: int) -> dict:
+    """The engine alone: `deliveries` due deliveries written before any worker starts, for 1 and
+    for 20 integrations, drained by 1 and by 2 worker processes; each compared with the bare
+    limit of as many processes measured in this run."""
+    bare = bare_limit(workdir, 10 if deliveries >= 10_000 else 3)
+    result: dict = {"deliveries": deliveries, "bare": bare}
+    for integrations in (1, 20):
+        for processes in (1, 2):
+            figures = _drain_once(workdir, deliveries, integrations, processes)
+            figures["ratio_to_bare"] = round(figures["deliveries_per_s"] / bare[f"{processes}_process"]["requests_per_s"], 3)
+            result.setdefault(f"{integrations}_integration{'s' if integrations > 1 else ''}", {})[f"{processes}_process"] = figures
+            print(f"   drain {integrations} × {processes}: {figures}", flush=True)
+    return result
+
+
+def write_due_deliveries(organization, count: int) -> None:
+    """`count` events of realistic size, each due now for one of the organization's integrations,
+    written in bulk as event_emit would have written them (the worker is not running yet)."""
+    import datetime as dt
+    import uuid
+
+    from django.utils import timezone
+
+    from webhooks.events import build_data
+    from webhooks.models import Delivery, Event
+    from webhooks.payloads import canonical_json
+    from inboundflow.models import Call
+
+    hooks = list(organization.integrations.order_by("name").values_list("id", flat=True))
+    now = timezone.now()
+    for start in range(0, count, 2_000):
+        events, rows = [], []
+        for index in range(start, min(count, start + 2_000)):
+            call = Call(
+                id=uuid.uuid4(), organization=organization, state=Call.State.COMPLETED, caller_phone="+15550100",
+                caller_name=f"Caller {index}", caller_email="caller@example.com", started_at=now - dt.timedelta(seconds=60),
+                ended_at=now, summary="Benchmark call: brake inspection for a 2019 Honda Civic.",
+                transcript="AI: Thanks for calling! How can I help?\nCaller: My brakes squeak.", intent="book appointment",
+                urgency="medium",
+            )
+            event = Event(organization=organization, event_type="call.completed", occurred_at=now,
+                          data=canonical_json(build_data("call.completed", call)), source_id=call.id)
+            events.append(event)
+            rows.append(Delivery(event=event, integration_id=hooks[index % len(hooks)], next_attempt_at=now, enqueued_at=now))
+        Event.objects.bulk_create(events)
+        Delivery.objects.bulk_create(rows)
+
+
+def _drain_once(workdir: Path, deliveries: int, integrations: int, processes: int) -> dict:
+    from webhooks.engine import ring
+    from webhooks.models import Delivery
+
+    reset()
+    receivers = Receivers(workdir, f"drain-{integrations}-{processes}")
+    organization = organization_with([receivers.url] * integrations)
+    write_due_deliveries(organization, deliveries)
+    worker = Worker(workdir, processes=processes)
+    try:
+        cpu_before = worker.cpu()
+        started = time.monotonic()
+        ring(organization.integrations.values_list("id", flat=True), force=True)
+        deadline = started + 600
+        while (done := Delivery.objects.filter(status="succeeded").count()) < deliveries and time.monotonic() < deadline:
+            sleep_watching(0.1)
+        seconds = time.monotonic() - started
+        cpu = worker.cpu() - cpu_before
+        rows = wait_for_receipts(receivers, deliveries, timeout=30)
+    finally:
+        worker.stop()
+        receivers.stop()
+    counts = Counter(r[1] for r in rows)
+    return {
+        "succeeded": done,
+        "lost": deliveries - len(counts),
+        "duplicates": sum(n - 1 for n in counts.values()),
+        "unverified": sum(1 for r in rows if not r[2]),
+        "seconds": round(seconds, 2),
+        "deliveries_per_s": round(done / seconds, 1),
+        "worker_cpu_ms_per_delivery": round(1000 * cpu / max(done, 1), 3),
+    }
+
+
 def memory(workdir: Path, small: int, large: int) -> dict:
     with running(workdir, "memory") as (receivers, organization, worker):
         save_calls(organization, small)
@@ -400,10 +531,10 @@ def memory(workdir: Path, small: int, large: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small counts, to try the harness")
-    parser.add_argument("--only", nargs="*", help="scenarios to run: bare throughput fanout latency overhead isolation memory")
+    parser.add_argument("--only", nargs="*", help="scenarios to run: bare drain throughput fanout latency overhead isolation memory")
     args = parser.parse_args()
     quick = args.quick
-    wanted = set(args.only or ["bare", "throughput", "fanout", "latency", "overhead", "isolation", "memory"])
+    wanted = set(args.only or ["bare", "drain", "throughput", "fanout", "latency", "overhead", "isolation", "memory"])
     RESULTS.mkdir(exist_ok=True)
     workdir = RESULTS / time.strftime("run-%Y%m%d-%H%M%S")
     workdir.mkdir()
@@ -414,6 +545,7 @@ def main() -> None:
     }
     steps = [
         ("bare", lambda: bare_limit(workdir, 3 if quick else 10)),
+        ("drain", lambda: drain_scenario(workdir, 2_000 if quick else 20_000)),
         ("throughput", lambda: throughput(workdir, 1000 if quick else 10_000, 1, "throughput")),
         ("fanout", lambda: throughput(workdir, 200 if quick else 2_000, 5, "fanout")),
         ("latency", lambda: latency(workdir, 50, 4 if quick else 20)),
@@ -424,7 +556,13 @@ def main() -> None:
     for name, step in steps:
         if name in wanted:
             print(f"== {name} ...", flush=True)
-            report[name] = step()
+            try:
+                report[name] = step()
+            except ProcessDied as death:
+                print(f"\nSTOPPED: {death}", file=sys.stderr, flush=True)
+                for _name, proc, _log in Started.processes:  # what is still running of ours
+                    proc.kill()
+                sys.exit(1)
             print(json.dumps(report[name], indent=1), flush=True)
     bare2 = report.get("bare", {}).get("2_process", {}).get("requests_per_s")
     for name in ("throughput", "fanout"):
@@ -446,6 +584,15 @@ def print_table(report: dict) -> None:
         if name in report:
             r = report[name]
             rows.append((label, f"{r['deliveries_per_s']} deliveries/s", f"ratio {r.get('ratio_to_bare_2_process')} (target ≥ 0.35); lost {r['lost']}, dup {r['duplicates']}, unverified {r['unverified']}"))
+    if "drain" in report:
+        for key, label in (("1_integration", "1 integration"), ("20_integrations", "20 integrations")):
+            for processes in ("1_process", "2_process"):
+                r = report["drain"][key][processes]
+                rows.append((
+                    f"2 drain {report['drain']['deliveries'] // 1000}k due, {label} × {processes.replace('_', ' ')}",
+                    f"{r['deliveries_per_s']} deliveries/s, {r['worker_cpu_ms_per_delivery']} ms CPU each",
+                    f"ratio {r['ratio_to_bare']} (target ≥ 0.6); lost {r['lost']}, dup {r['duplicates']}, unverified {r['unverified']}",
+                ))
     if "latency" in report:
         r = report["latency"]
         rows.append(("3 latency at 50 calls/s", f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms", "target p50 ≤ 50, p99 ≤ 250"))
