@@ -64,6 +64,15 @@ class Started:
         cls.processes = [entry for entry in cls.processes if entry[1] is not proc]
 
     @classmethod
+    def kill_all(cls) -> None:
+        for _name, proc, _log in cls.processes:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL) if os.getpgid(proc.pid) == proc.pid else proc.kill()
+            except ProcessLookupError:
+                pass
+        cls.processes = []
+
+    @classmethod
     def check(cls) -> None:
         for name, proc, log in cls.processes:
             code = proc.poll()
@@ -174,13 +183,20 @@ class Worker:
     def stop(self) -> None:
         for proc in (self.beat, *self.workers):
             Started.forget(proc)
-            os.killpg(proc.pid, signal.SIGTERM)
+            _signal_group(proc, signal.SIGTERM)
         for proc in (self.beat, *self.workers):
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                _signal_group(proc, signal.SIGKILL)
                 proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(proc.pid, signum)
+    except ProcessLookupError:
+        pass  # it already died (and the run says so)
 
 
 # --- database ----------------------------------------------------------------------------------
@@ -560,9 +576,11 @@ def main() -> None:
                 report[name] = step()
             except ProcessDied as death:
                 print(f"\nSTOPPED: {death}", file=sys.stderr, flush=True)
-                for _name, proc, _log in Started.processes:  # what is still running of ours
-                    proc.kill()
+                Started.kill_all()
                 sys.exit(1)
+            except BaseException:
+                Started.kill_all()  # never leave a worker behind to skew the next run
+                raise
             print(json.dumps(report[name], indent=1), flush=True)
     bare2 = report.get("bare", {}).get("2_process", {}).get("requests_per_s")
     for name in ("throughput", "fanout"):
