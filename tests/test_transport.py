@@ -159,3 +159,13 @@ def test_keep_alive_connection_is_reused_and_still_bounded():
         assert post(receiver.url).ok
         assert post(receiver.url).ok
         assert len(receiver.received) == 2
+
+
+def test_a_cookie_one_receiver_sets_is_never_sent_with_another_delivery():
+    # Two customers' hooks on one host (hooks.zapier.com, say): what one endpoint answers must
+    # not travel with the next delivery, which may be another organization's.
+    with Receiver(responder=lambda r: (200, b"", {"Set-Cookie": "session=first-customer; Path=/"})) as receiver:
+        assert post(receiver.url).ok
+        assert post(receiver.url + "?other-hook").ok
+        assert [r.headers.get("Cookie") for r in receiver.received] == [None, None]
+        assert receiver.received[1].headers["User-Agent"] == "InboundFlow-Webhook/1.0"

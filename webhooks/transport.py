@@ -1,11 +1,12 @@
-"""The HTTP edge: one POST under a total deadline, through the hardened client.
+"""The HTTP edge: one POST under a total deadline, through requests' HTTPAdapter.
 
 `post` never raises: every outcome, a response or an error, comes back as a `TransportResult`.
 
 - SSRF: the host is resolved once, every address is checked by the rules of
   destinations.py (the same as at save time), and the connection goes to the checked address
   while TLS is still verified against the hostname (requests-hardened's pinning design). The
-  session is requests-hardened's: redirects are never followed.
+  request goes to the adapter itself, never through a Session: there is no code path that
+  follows a redirect, and no cookie jar shared between deliveries.
 - Total deadline: requests only knows per-operation timeouts, so a server trickling a byte a
   second would never time out. A watchdog (one reaper thread per process) shuts the attempt's
   sockets down when the deadline passes, whatever phase the request is in.
@@ -22,7 +23,6 @@ from dataclasses import dataclass
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
-from requests_hardened import Config, HTTPSession
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NameResolutionError
@@ -204,30 +204,28 @@ class _GuardedAdapter(HTTPAdapter):
         return host_params, pool_kwargs
 
 
-def _new_session() -> requests.Session:
-    config = Config(
-        ip_filter_enable=False,  # our adapter filters, with the save-time rules
-        ip_filter_allow_loopback_ips=False,
-        never_redirect=True,
-        default_timeout=(10, 10),
-        user_agent_override=USER_AGENT,
-    )
-    session = HTTPSession(config)
-    session.mount("http://", _GuardedAdapter())
-    session.mount("https://", _GuardedAdapter())
-    session.trust_env = False  # no proxy or netrc from the environment
-    return session
-
-
 USER_AGENT = "InboundFlow-Webhook/1.0"
 
 
-def _session() -> requests.Session:
-    """One keep-alive session per thread (requests sessions are not thread-safe)."""
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = _local.session = _new_session()
-    return session
+def _adapter() -> _GuardedAdapter:
+    """One adapter (its keep-alive pools) per thread.
+
+    Requests go straight to the adapter, not through a `requests.Session`: a session would
+    follow redirects unless told not to, replay cookies that one receiver set to the next
+    delivery for the same host (another customer's hook on hooks.zapier.com, say), read proxy
+    and netrc settings from the environment, and merge its defaults into every request — work
+    and risk that a webhook sender needs none of. The adapter cannot follow a redirect at all.
+    """
+    adapter = getattr(_local, "adapter", None)
+    if adapter is None:
+        adapter = _local.adapter = _GuardedAdapter()
+    return adapter
+
+
+def _prepared(url: str, body: bytes, headers: dict[str, str]) -> requests.PreparedRequest:
+    request = requests.PreparedRequest()
+    request.prepare(method="POST", url=url, headers=headers, data=body)
+    return request
 
 
 def _read_bounded(response: requests.Response, limit: int) -> bytes:
@@ -280,16 +278,13 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float | Non
     except DestinationError as refusal:
         return TransportResult(None, "refused", str(refusal), "", elapsed_ms())
 
-    headers = {**headers, "Accept-Encoding": "identity"}
+    headers = {**headers, "User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     with _Deadline(seconds) as deadline:
         try:
-            response = _session().post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=(deadline.remaining(), deadline.remaining()),
-                allow_redirects=False,
+            response = _adapter().send(
+                _prepared(url, body, headers),
                 stream=True,
+                timeout=(deadline.remaining(), deadline.remaining()),
                 verify=setting("CA_BUNDLE") or True,
             )
             try:
