@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from . import alerts, transport
@@ -29,6 +29,7 @@ from .kinds import masked_url
 from .models import Alert, Attempt, Delivery, Event, Integration
 from .payloads import delivery_body
 from .retry import Outcome, Verdict, decide
+from .rows import insert_rows
 from .signing import signature_for_payload
 
 logger = logging.getLogger(__name__)
@@ -96,12 +97,14 @@ WHERE id IN (
       AND (locked_until IS NULL OR locked_until < %s)
     ORDER BY next_attempt_at LIMIT %s {lock}
 )
-RETURNING id
+RETURNING {columns}
 """
+_DELIVERY_COLUMNS = ", ".join(field.column for field in Delivery._meta.concrete_fields)
 
 
 def claim(*, limit: int, integration_id=None, delivery_ids=None) -> list[Delivery]:
-    """Lease up to `limit` due pending deliveries (of one integration, or among `delivery_ids`)."""
+    """Lease up to `limit` due pending deliveries (of one integration, or among `delivery_ids`),
+    with their events and integrations: three plain queries, each integration loaded once."""
     now = timezone.now()
     lease = now + dt.timedelta(seconds=setting("LEASE_SECONDS"))
     if integration_id is not None:
@@ -110,14 +113,25 @@ def claim(*, limit: int, integration_id=None, delivery_ids=None) -> list[Deliver
         ids = [_db_uuid(pk) for pk in delivery_ids]
         where, params = f"id IN ({', '.join(['%s'] * len(ids))})", ids
     lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    sql = _CLAIM_SQL.format(where=where, lock=lock)
+    sql = _CLAIM_SQL.format(where=where, lock=lock, columns=_DELIVERY_COLUMNS)
     at = connection.ops.adapt_datetimefield_value  # the column's own format (SQLite stores text)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [at(lease), *params, at(now), at(now), limit])
-        claimed = [row[0] for row in cursor.fetchall()]
-    if not claimed:
+    # The leased rows themselves, read back by the UPDATE (a raw query set converts each column
+    # as the ORM would; iterated once, it runs once).
+    deliveries = list(Delivery.objects.raw(sql, [at(lease), *params, at(now), at(now), limit]))
+    if not deliveries:
         return []
-    return list(Delivery.objects.select_related("event", "integration").filter(pk__in=claimed))
+    events = _by_id(Event, {delivery.event_id for delivery in deliveries})
+    integrations = _by_id(Integration, {delivery.integration_id for delivery in deliveries})
+    for delivery in deliveries:
+        delivery.event, delivery.integration = events[delivery.event_id], integrations[delivery.integration_id]
+    return deliveries
+
+
+def _by_id(model, ids: set) -> dict:
+    """{id: instance}, read with plain SQL (this runs for every batch)."""
+    columns = ", ".join(field.column for field in model._meta.concrete_fields)
+    sql = f"SELECT {columns} FROM {model._meta.db_table} WHERE id IN ({', '.join(['%s'] * len(ids))})"
+    return {instance.pk: instance for instance in model.objects.raw(sql, [_db_uuid(pk) for pk in ids])}
 
 
 def _db_uuid(value):
@@ -209,12 +223,9 @@ def _record(results: list, now: dt.datetime) -> list[Attempt]:
         if not delivery.event.is_test:
             per_integration.setdefault(delivery.integration, []).append((result, outcome))
     with transaction.atomic():
-        Attempt.objects.bulk_create(attempts)
+        insert_rows(Attempt, _ATTEMPT_FIELDS, attempts)
         if succeeded:
-            Delivery.objects.filter(pk__in=succeeded).update(
-                status=Status.SUCCEEDED, attempts=F("attempts") + 1, locked_until=None,
-                next_attempt_at=None, enqueued_at=None, completed_at=now,
-            )
+            _mark_succeeded(succeeded, now)
         if changed:
             Delivery.objects.bulk_update(
                 changed, ["status", "attempts", "locked_until", "next_attempt_at", "enqueued_at", "completed_at"]
@@ -224,6 +235,23 @@ def _record(results: list, now: dt.datetime) -> list[Attempt]:
         for integration_id, delay in bells:
             transaction.on_commit(partial(ring, [integration_id], countdown=delay, force=True), robust=True)
     return attempts
+
+
+_ATTEMPT_FIELDS = (
+    "delivery_id", "number", "started_at", "duration_ms", "succeeded", "status_code", "error_class",
+    "error_message", "response_excerpt", "request_timestamp", "signature",
+)
+
+
+def _mark_succeeded(delivery_ids: list, now: dt.datetime) -> None:
+    at = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE webhooks_delivery SET status = %s, attempts = attempts + 1, locked_until = NULL, "
+            "next_attempt_at = NULL, enqueued_at = NULL, completed_at = %s "
+            f"WHERE id IN ({', '.join(['%s'] * len(delivery_ids))})",
+            [Status.SUCCEEDED, at(now), *map(_db_uuid, delivery_ids)],
+        )
 
 
 def _update_integration(integration: Integration, outcomes: list, *, now: dt.datetime) -> None:
@@ -236,7 +264,11 @@ def _update_integration(integration: Integration, outcomes: list, *, now: dt.dat
         ).update(consecutive_failures=0, last_success_at=now, alerted=Integration.Alerted.OK):
             alerts.alert_raise(integration_id=integration.pk, kind=Alert.Kind.RECOVERED)
             return
-        hooks.update(consecutive_failures=0, last_success_at=now)
+        with connection.cursor() as cursor:  # every successful batch: plain SQL
+            cursor.execute(
+                "UPDATE webhooks_integration SET consecutive_failures = 0, last_success_at = %s WHERE id = %s",
+                [connection.ops.adapt_datetimefield_value(now), _db_uuid(integration.pk)],
+            )
         return
     # Failures: count them in the order they finished, under a row lock (no lost update).
     locked = hooks.select_for_update().get()

@@ -19,6 +19,7 @@ from .conf import setting
 from .events import EventType, build_data, sample_data
 from .models import Attempt, Delivery, Event, Integration
 from .payloads import canonical_json, data_json
+from .rows import insert_rows, values_sql
 
 logger = logging.getLogger(__name__)
 
@@ -81,12 +82,12 @@ def _insert_event_and_deliveries(event: Event, deliveries: list[Delivery]) -> bo
     the same call at once, with no savepoint. On PostgreSQL both inserts are one statement.
     """
     if connection.vendor != "postgresql":
-        if not _insert_rows(Event, _EVENT_FIELDS, [event], suffix="ON CONFLICT DO NOTHING RETURNING id"):
+        if not insert_rows(Event, _EVENT_FIELDS, [event], suffix="ON CONFLICT DO NOTHING RETURNING id"):
             return False
-        _insert_rows(Delivery, _DELIVERY_FIELDS, deliveries)
+        insert_rows(Delivery, _DELIVERY_FIELDS, deliveries)
         return True
-    event_sql, event_values = _values_sql(Event, _EVENT_FIELDS, [event])
-    delivery_sql, delivery_values = _values_sql(Delivery, _DELIVERY_FIELDS, deliveries, event_column=True)
+    event_sql, event_values = values_sql(Event, _EVENT_FIELDS, [event])
+    delivery_sql, delivery_values = values_sql(Delivery, _DELIVERY_FIELDS, deliveries, event_column=True)
     sql = (
         f"WITH e AS (INSERT INTO {Event._meta.db_table} {event_sql} ON CONFLICT DO NOTHING RETURNING id) "
         f"INSERT INTO {Delivery._meta.db_table} {delivery_sql} RETURNING id"
@@ -120,39 +121,6 @@ def _subscribers(organization_id, event_type: str) -> list[tuple]:
         if event_type in (json.loads(event_types) if isinstance(event_types, str) else event_types):
             found.append((Integration._meta.pk.to_python(integration_id), state == Integration.State.ACTIVE))
     return found
-
-
-def _values_sql(model, names: tuple, instances: list, *, event_column: bool = False) -> tuple[str, list]:
-    """`(columns) VALUES (…), (…)` with values prepared by the model's fields.
-
-    With `event_column`, the event_id column is taken from the CTE `e` instead (PostgreSQL):
-    `(columns) SELECT … FROM e, (VALUES …) AS v`, so nothing is inserted when `e` is empty.
-    """
-    fields = [model._meta.get_field(name) for name in names]
-    if event_column:
-        fields = [f for f in fields if f.attname != "event_id"]
-    values = [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in instances for f in fields]
-    row = f"({', '.join(['%s'] * len(fields))})"
-    rows = ", ".join([row] * len(instances))
-    columns = [f.column for f in fields]
-    if not event_column:
-        return f"({', '.join(columns)}) VALUES {rows}", values
-    casts = [f"v.{c}::{f.db_type(connection)}" for f, c in zip(fields, columns)]
-    return (
-        f"(event_id, {', '.join(columns)}) SELECT e.id, {', '.join(casts)} FROM e, (VALUES {rows}) AS v({', '.join(columns)})",
-        values,
-    )
-
-
-def _insert_rows(model, names: tuple, instances: list, *, suffix: str = "") -> list:
-    """One INSERT of `instances`; returns the RETURNING rows."""
-    sql, values = _values_sql(model, names, instances)
-    with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {model._meta.db_table} {sql} {suffix}", values)
-        returned = cursor.fetchall() if "RETURNING" in suffix else []
-    for obj in instances:
-        obj._state.adding, obj._state.db = False, connection.alias
-    return returned
 
 
 def _new_delivery(event: Event, integration_id, active: bool, now: dt.datetime) -> Delivery:
