@@ -1,5 +1,5 @@
-"""The engine's own promises: a per-endpoint cap, one drain per integration, fair turns, and
-no retry before its time."""
+"""The engine's own promises: a per-endpoint cap shared by an integration's drain slots, fair
+turns, and no retry before its time."""
 import datetime as dt
 import os
 import subprocess
@@ -39,22 +39,56 @@ class InFlight:
         return 200, b"", {}
 
 
-def test_a_drain_sends_at_most_the_endpoint_concurrency_at_once(settings, organization, make_integration, receiver):
-    # given: 24 due deliveries for one endpoint that answers slowly
-    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 4
+def test_a_drain_sends_at_most_its_share_of_the_endpoint_concurrency_at_once(settings, organization, make_integration, receiver):
+    # given: 24 due deliveries for one endpoint that answers slowly, 4 in flight over 2 slots
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_DRAIN_SLOTS = 4, 2
+    receiver.responder = counter = InFlight(0.2)
+    hook = make_integration(receiver.url)
+    for _ in range(24):
+        completed_call(organization)
+    # when: one drain works alone
+    sent = engine.drain(integration_id=hook.id)
+    # then: all sent, never more than its half at once (and that was reached)
+    assert sent == 24 and Delivery.objects.filter(status="succeeded").count() == 24
+    assert counter.most == 2
+
+
+def _drains_at_once(hook, count: int) -> list[int]:
+    results, start = [], threading.Barrier(count)
+
+    def run():
+        try:
+            start.wait()
+            results.append(engine.drain(integration_id=hook.id))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return sorted(results)
+
+
+def test_drains_of_one_integration_share_its_concurrency_and_its_slots(settings, organization, make_integration, receiver):
+    # given: 3 drains started together on an integration with 2 slots and 4 requests in flight
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_DRAIN_SLOTS = 4, 2
     receiver.responder = counter = InFlight(0.2)
     hook = make_integration(receiver.url)
     for _ in range(24):
         completed_call(organization)
     # when
-    sent = engine.drain(integration_id=hook.id)
-    # then: all sent, never more than 4 at once (and the cap was reached)
-    assert sent == 24 and Delivery.objects.filter(status="succeeded").count() == 24
+    results = _drains_at_once(hook, 3)
+    # then: two worked (sharing the 24), the third found no slot; never more than 4 at once,
+    # and each delivery was sent once
+    assert results[0] == 0 and results[1] > 0 and sum(results) == 24
     assert counter.most == 4
+    assert sorted(r.delivery_id for r in receiver.received) == sorted(str(pk) for pk in Delivery.objects.values_list("id", flat=True))
 
 
-def test_one_drain_per_integration_at_a_time(settings, organization, make_integration, receiver):
-    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 2
+def test_one_drain_per_integration_at_a_time_with_one_slot(settings, organization, make_integration, receiver):
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_DRAIN_SLOTS = 2, 1
     receiver.responder = InFlight(0.3)
     hook = make_integration(receiver.url)
     for _ in range(6):
@@ -69,14 +103,30 @@ def test_one_drain_per_integration_at_a_time(settings, organization, make_integr
 
     first = threading.Thread(target=run, args=("first",))
     first.start()
-    assert receiver.wait_for(1, timeout=10)  # the first holds the advisory lock and is sending
+    assert receiver.wait_for(1, timeout=10)  # the first holds the only slot and is sending
     run("second")
     first.join(30)
     assert results == {"second": 0, "first": 6}
 
 
+def test_a_busy_drain_asks_once_for_the_next_slot_s_help(settings, organization, make_integration, receiver, no_broker):
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_DRAIN_SLOTS = 4, 2
+    hook = make_integration(receiver.url)
+    for _ in range(12):
+        completed_call(organization)
+    no_broker.reset_mock()
+    assert engine.drain(integration_id=hook.id) == 12
+    no_broker.assert_called_once_with(args=[str(hook.id)], countdown=None)  # one ring for help
+    # a quiet integration (less than a batch waiting) costs one drain, no help
+    for _ in range(1):
+        completed_call(organization)
+    no_broker.reset_mock()
+    assert engine.drain(integration_id=hook.id) == 1
+    no_broker.assert_not_called()
+
+
 def test_a_drain_out_of_time_rings_again_and_yields(settings, organization, make_integration, receiver, no_broker):
-    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 1
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_DRAIN_SLOTS = 1, 1
     settings.WEBHOOKS_DRAIN_SECONDS = 0.3
     receiver.responder = InFlight(0.2)
     hook = make_integration(receiver.url)

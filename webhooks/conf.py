@@ -41,8 +41,11 @@ DEFAULTS: dict[str, Any] = {
     "MAX_COUNTDOWN": 60.0,
     # Publish a save's doorbell from a background thread, so saves never wait on the broker.
     "RING_IN_BACKGROUND": True,
-    # Requests in flight at once to one integration (also the size of a claimed batch).
+    # Requests in flight at once to one integration, in all (split between its drain slots).
     "ENDPOINT_CONCURRENCY": 16,
+    # Drains that may work on one integration at once, in any worker processes or hosts: a busy
+    # integration spreads over them; each sends ENDPOINT_CONCURRENCY // DRAIN_SLOTS at a time.
+    "DRAIN_SLOTS": 2,
     # Threads per worker process that wait on receivers, shared by all integrations.
     "SEND_THREADS": 64,
     # How long one drain task works on one integration before it yields its slot.

@@ -2,10 +2,11 @@
 outcomes in one transaction, and ring for more.
 
 Work is pulled from the database, per integration. A Celery message only rings a doorbell:
-"integration X may have due deliveries". The `drain` that answers holds a PostgreSQL advisory
-lock for X, so one endpoint is drained by one task at a time with at most
-WEBHOOKS_ENDPOINT_CONCURRENCY requests in flight: a dead endpoint ties up its own drain and
-those few sender threads, never everyone else's. Each batch costs a handful of queries however
+"integration X may have due deliveries". The `drain` that answers holds one of X's drain slots
+(PostgreSQL advisory locks, WEBHOOKS_DRAIN_SLOTS of them), so one endpoint is drained by at most
+that many tasks at a time, in any processes or hosts, with at most WEBHOOKS_ENDPOINT_CONCURRENCY
+requests in flight between them: a dead endpoint ties up its own drains and those few sender
+threads, never everyone else's. Each batch costs a handful of queries however
 large it is (claim, load, insert attempts, update deliveries, update the integration).
 """
 import atexit
@@ -313,22 +314,32 @@ def _update_integration(integration: Integration, outcomes: list, *, now: dt.dat
 # --- Draining and ringing ------------------------------------------------------------------
 
 
-def _lock_key(integration_id) -> int:
-    return int.from_bytes(uuid.UUID(str(integration_id)).bytes[:8], "big", signed=True)
+def _lock_key(integration_id, slot: int) -> int:
+    return int.from_bytes(uuid.UUID(str(integration_id)).bytes[:8], "big", signed=True) ^ slot
 
 
-def _try_lock(integration_id) -> bool:
+def _slots() -> int:
+    # The embedded SQLite default has no advisory locks and one worker: one drain at a time.
+    return max(1, setting("DRAIN_SLOTS")) if connection.vendor == "postgresql" else 1
+
+
+def _take_slot(integration_id) -> int | None:
+    """The first free drain slot of this integration, locked for this session; None when all are
+    taken (in any process or host)."""
     if connection.vendor != "postgresql":
-        return True  # the embedded SQLite default: one worker, writes serialized anyway
+        return 0
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(integration_id)])
-        return cursor.fetchone()[0]
+        for slot in range(_slots()):
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(integration_id, slot)])
+            if cursor.fetchone()[0]:
+                return slot
+    return None
 
 
-def _unlock(integration_id) -> None:
+def _release_slot(integration_id, slot: int) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(integration_id)])
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(integration_id, slot)])
 
 
 def _due(now: dt.datetime):
@@ -361,12 +372,21 @@ def _seconds_until_next_due(integration_id) -> float | None:
 
 
 def drain(*, integration_id) -> int:
-    """Send what is due for one integration, batch after batch, for a bounded time."""
-    if not _try_lock(integration_id):
-        return 0  # another drain has it; it will see our deliveries
+    """Send what is due for one integration, batch after batch, for a bounded time.
+
+    Up to WEBHOOKS_DRAIN_SLOTS drains work on one integration at once, in any worker process or
+    host, each holding one slot (an advisory lock) and at most its share of the endpoint's
+    concurrency in flight. A drain that finds a full batch waiting asks for the next slot's help
+    once, so that a busy integration spreads over the workers and a quiet one costs one drain.
+    """
+    slot = _take_slot(integration_id)
+    if slot is None:
+        return 0  # every slot is working on it; they will see our deliveries
     sent, out_of_time = 0, False
     stop_at = time.monotonic() + setting("DRAIN_SECONDS")
-    limit = setting("ENDPOINT_CONCURRENCY")
+    slots = _slots()
+    limit = max(1, setting("ENDPOINT_CONCURRENCY") // slots)
+    helped = slot + 1 >= slots
     try:
         while True:
             if time.monotonic() > stop_at:
@@ -385,9 +405,12 @@ def drain(*, integration_id) -> int:
                         break
                     time.sleep(wait)
                     continue
+            if not helped and len(batch) == limit:
+                helped = True
+                ring([integration_id], force=True)  # more is waiting: the next slot may take it
             sent += len(attempt_batch(batch))
     finally:
-        _with_reconnect(partial(_unlock, integration_id))
+        _with_reconnect(partial(_release_slot, integration_id, slot))
     # A delivery committed after our last claim may have rung while we held the lock.
     if out_of_time or _has_due(integration_id):
         ring([integration_id], force=True)
