@@ -30,6 +30,7 @@ from .kinds import masked_url
 from .models import Alert, Attempt, Delivery, Event, Integration
 from .payloads import delivery_body
 from .retry import Outcome, Verdict, decide
+from . import rows
 from .rows import insert_rows
 from .signing import signature_for_payload
 
@@ -100,7 +101,6 @@ WHERE id IN (
 )
 RETURNING {columns}
 """
-_DELIVERY_COLUMNS = ", ".join(field.column for field in Delivery._meta.concrete_fields)
 
 
 def claim(*, limit: int, integration_id=None, delivery_ids=None) -> list[Delivery]:
@@ -114,11 +114,11 @@ def claim(*, limit: int, integration_id=None, delivery_ids=None) -> list[Deliver
         ids = [_db_uuid(pk) for pk in delivery_ids]
         where, params = f"id IN ({', '.join(['%s'] * len(ids))})", ids
     lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    sql = _CLAIM_SQL.format(where=where, lock=lock, columns=_DELIVERY_COLUMNS)
+    sql = _CLAIM_SQL.format(where=where, lock=lock, columns=rows.columns(Delivery))
     at = connection.ops.adapt_datetimefield_value  # the column's own format (SQLite stores text)
-    # The leased rows themselves, read back by the UPDATE (a raw query set converts each column
-    # as the ORM would; iterated once, it runs once).
-    deliveries = list(Delivery.objects.raw(sql, [at(lease), *params, at(now), at(now), limit]))
+    with connection.cursor() as cursor:  # the leased rows themselves, read back by the UPDATE
+        cursor.execute(sql, [at(lease), *params, at(now), at(now), limit])
+        deliveries = rows.instances(Delivery, cursor.fetchall())
     if not deliveries:
         return []
     events = _by_id(Event, {delivery.event_id for delivery in deliveries})
@@ -130,9 +130,10 @@ def claim(*, limit: int, integration_id=None, delivery_ids=None) -> list[Deliver
 
 def _by_id(model, ids: set) -> dict:
     """{id: instance}, read with plain SQL (this runs for every batch)."""
-    columns = ", ".join(field.column for field in model._meta.concrete_fields)
-    sql = f"SELECT {columns} FROM {model._meta.db_table} WHERE id IN ({', '.join(['%s'] * len(ids))})"
-    return {instance.pk: instance for instance in model.objects.raw(sql, [_db_uuid(pk) for pk in ids])}
+    sql = f"SELECT {rows.columns(model)} FROM {model._meta.db_table} WHERE id IN ({', '.join(['%s'] * len(ids))})"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_db_uuid(pk) for pk in ids])
+        return {instance.pk: instance for instance in rows.instances(model, cursor.fetchall())}
 
 
 def _db_uuid(value):
@@ -387,17 +388,22 @@ def drain(*, integration_id) -> int:
     slots = _slots()
     limit = max(1, setting("ENDPOINT_CONCURRENCY") // slots)
     helped = slot + 1 >= slots
+    hold_again_at = 0.0
     try:
         while True:
             if time.monotonic() > stop_at:
                 out_of_time = True
                 break
-            # While we drain, saves need not ring: keep the bell up. When nothing is left, take
-            # it down and look once more, so that a save racing with our exit rings anew.
-            doorbell.hold(integration_id)
+            # While we drain, saves need not ring: keep the bell up (renewed well within its
+            # hold). When nothing is left, take it down and look once more, so that a save
+            # racing with our exit rings anew.
+            if time.monotonic() >= hold_again_at:
+                doorbell.hold(integration_id)
+                hold_again_at = time.monotonic() + doorbell.HOLD_MS / 3000
             batch = claim(integration_id=integration_id, limit=limit)
             if not batch:
                 doorbell.clear(integration_id)
+                hold_again_at = 0.0  # if more came, the bell goes up again at once
                 batch = claim(integration_id=integration_id, limit=limit)
                 if not batch:
                     wait = _seconds_until_next_due(integration_id)

@@ -34,3 +34,40 @@ def insert_rows(model, names: tuple, instances: list, *, suffix: str = "") -> li
     for obj in instances:
         obj._state.adding, obj._state.db = False, connection.alias
     return returned
+
+
+_CONVERTERS: dict = {}
+
+
+def _converters(model) -> list:
+    """Per column of `model`: what turns the database's value into the field's (SQLite's text
+    UUIDs and times, JSON, decrypted secrets…), as the ORM's compiler would apply them."""
+    key = (connection.vendor, model)
+    if key not in _CONVERTERS:
+        table = model._meta.db_table
+        _CONVERTERS[key] = [
+            (column, [*connection.ops.get_db_converters(field.get_col(table)), *field.get_db_converters(connection)], field.get_col(table))
+            for column, field in enumerate(model._meta.concrete_fields)
+        ]
+        _CONVERTERS[key] = [entry for entry in _CONVERTERS[key] if entry[1]]
+    return _CONVERTERS[key]
+
+
+def instances(model, rows) -> list:
+    """Model instances from rows holding every concrete column in field order — what a query
+    set would build, without its machinery (for queries that run on every batch)."""
+    converters = _converters(model)
+    built = []
+    for row in rows:
+        if converters:
+            row = list(row)
+            for column, functions, expression in converters:
+                for function in functions:
+                    row[column] = function(row[column], expression, connection)
+        built.append(model.from_db(connection.alias, None, row))
+    return built
+
+
+def columns(model) -> str:
+    """Every concrete column of `model`, in field order (what `instances` expects)."""
+    return ", ".join(field.column for field in model._meta.concrete_fields)
