@@ -87,6 +87,16 @@ def test_drains_of_one_integration_share_its_concurrency_and_its_slots(settings,
     assert sorted(r.delivery_id for r in receiver.received) == sorted(str(pk) for pk in Delivery.objects.values_list("id", flat=True))
 
 
+def test_an_endpoint_allowed_one_request_at_a_time_gets_one_whatever_the_slots(settings, organization, make_integration, receiver):
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_DRAIN_SLOTS = 1, 2
+    receiver.responder = counter = InFlight(0.1)
+    hook = make_integration(receiver.url)
+    for _ in range(6):
+        completed_call(organization)
+    results = _drains_at_once(hook, 2)
+    assert results == [0, 6] and counter.most == 1
+
+
 def test_one_drain_per_integration_at_a_time_with_one_slot(settings, organization, make_integration, receiver):
     settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_DRAIN_SLOTS = 2, 1
     receiver.responder = InFlight(0.3)

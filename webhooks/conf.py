@@ -45,7 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "ENDPOINT_CONCURRENCY": 16,
     # Drains that may work on one integration at once, in any worker processes or hosts: a busy
     # integration spreads over them; each sends ENDPOINT_CONCURRENCY // DRAIN_SLOTS at a time.
-    "DRAIN_SLOTS": 2,
+    # 1 suits many integrations (full batches); raise it for one hot integration and several
+    # workers (bench: drain 1 integration × 2 processes).
+    "DRAIN_SLOTS": 1,
     # Threads per worker process that wait on receivers, shared by all integrations.
     "SEND_THREADS": 64,
     # How long one drain task works on one integration before it yields its slot.

@@ -24,13 +24,12 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import alerts, transport
+from . import alerts, rows, transport
 from .conf import setting
 from .kinds import masked_url
 from .models import Alert, Attempt, Delivery, Event, Integration
 from .payloads import delivery_body
 from .retry import Outcome, Verdict, decide
-from . import rows
 from .rows import insert_rows
 from .signing import signature_for_payload
 
@@ -320,8 +319,12 @@ def _lock_key(integration_id, slot: int) -> int:
 
 
 def _slots() -> int:
-    # The embedded SQLite default has no advisory locks and one worker: one drain at a time.
-    return max(1, setting("DRAIN_SLOTS")) if connection.vendor == "postgresql" else 1
+    """How many drains may work on one integration at once: never more than the requests it may
+    have in flight (each drain sends at least one). The embedded SQLite default has no advisory
+    locks and one worker: one drain at a time."""
+    if connection.vendor != "postgresql":
+        return 1
+    return max(1, min(setting("DRAIN_SLOTS"), setting("ENDPOINT_CONCURRENCY")))
 
 
 def _take_slot(integration_id) -> int | None:
