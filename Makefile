@@ -46,7 +46,7 @@ test-deps:
 test: $(TEST_STAMP) services test-deps messages
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The benchmark of issue 4 (about 10 minutes; BENCH_ARGS=--quick for a short try).
+# The benchmark (issues 4 and 10; about 9 minutes; BENCH_ARGS=--quick for a short try).
 bench: $(STAMP) services
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run $(BENCH_ARGS)
 
