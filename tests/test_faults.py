@@ -73,12 +73,12 @@ def spare_redis(tmp_path):
         server.stop()
 
 
-def start_saving(organization, count: int, label: str, broker_url: str, stderr=subprocess.PIPE) -> subprocess.Popen:
-    """Save calls from another process that publishes to `broker_url`, as the AI pipeline would.
-    It prints how long each save took, as JSON, when it is done."""
+def start_saving(organization, count: int, label: str, broker_url: str, stderr=subprocess.PIPE, pause: float = 0.0) -> subprocess.Popen:
+    """Save calls from another process that publishes to `broker_url`, as the AI pipeline would,
+    `pause` seconds apart. It prints how long each save took, as JSON, when it is done."""
     env = {**os.environ, "CELERY_BROKER_URL": broker_url, "DATABASE_URL": worker_database_url(), "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.helpers.save_calls", str(organization.pk), str(count), label],
+        [sys.executable, "-m", "tests.helpers.save_calls", str(organization.pk), str(count), label, str(pause)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
     )
 
@@ -293,7 +293,8 @@ def test_the_worker_survives_redis_going_away_mid_burst_and_idle(
     ).start()
     calls = 400
     saver_log = open(tmp_path / "saver.log", "wb")  # its warnings while Redis is away
-    saver = start_saving(organization, calls, "burst", spare_redis.url, stderr=saver_log)
+    # 400 calls over at least 4 s: still saving when the fault lands, however fast the worker
+    saver = start_saving(organization, calls, "burst", spare_redis.url, stderr=saver_log, pause=0.01)
     try:
         assert wait_until(lambda: len(receiver.received) >= 100, timeout=60), "the burst did not start"
         # when: Redis goes away with hundreds of deliveries in flight or still to save
