@@ -1,5 +1,7 @@
 """Plain multi-row SQL for the hot paths (a save, a batch of attempts): one statement with its
 values prepared by the model's own fields, without the ORM's per-query compilation."""
+import functools
+
 from django.db import connection
 
 
@@ -40,16 +42,17 @@ _CONVERTERS: dict = {}
 
 
 def _converters(model) -> list:
-    """Per column of `model`: what turns the database's value into the field's (SQLite's text
-    UUIDs and times, JSON, decrypted secrets…), as the ORM's compiler would apply them."""
+    """Per column of `model` that needs it: what turns the database's value into the field's
+    (SQLite's text UUIDs and times, JSON, decrypted secrets…), as the ORM's compiler would."""
     key = (connection.vendor, model)
     if key not in _CONVERTERS:
-        table = model._meta.db_table
-        _CONVERTERS[key] = [
-            (column, [*connection.ops.get_db_converters(field.get_col(table)), *field.get_db_converters(connection)], field.get_col(table))
-            for column, field in enumerate(model._meta.concrete_fields)
-        ]
-        _CONVERTERS[key] = [entry for entry in _CONVERTERS[key] if entry[1]]
+        table, entries = model._meta.db_table, []
+        for column, field in enumerate(model._meta.concrete_fields):
+            expression = field.get_col(table)
+            functions = [*connection.ops.get_db_converters(expression), *field.get_db_converters(connection)]
+            if functions:
+                entries.append((column, functions, expression))
+        _CONVERTERS[key] = entries
     return _CONVERTERS[key]
 
 
@@ -68,6 +71,7 @@ def instances(model, rows) -> list:
     return built
 
 
+@functools.cache
 def columns(model) -> str:
     """Every concrete column of `model`, in field order (what `instances` expects)."""
     return ", ".join(field.column for field in model._meta.concrete_fields)
