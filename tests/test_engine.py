@@ -205,3 +205,46 @@ def test_a_ring_the_broker_refuses_is_left_to_the_next_sweep(settings, organizat
     with mock.patch("webhooks.tasks.drain.apply_async") as published:
         assert engine.sweep() == 1
     assert published.call_count == 1
+
+
+def test_a_batch_that_disables_the_integration_holds_what_was_claimed_while_it_was_in_flight(settings, organization, make_integration, receiver):
+    # given: batches of 2, and an endpoint that answers 410 Gone (one failure disables)
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_DRAIN_SLOTS = 2, 1
+    receiver.responder = lambda received: (time.sleep(0.1), (410, b"", {}))[1]
+    hook = make_integration(receiver.url)
+    for _ in range(6):
+        completed_call(organization)
+    # when: one drain works (it claims the next batch while the first is on the wire)
+    engine.drain(integration_id=hook.id)
+    # then: the first batch disabled the hook; nothing else reached the endpoint
+    hook.refresh_from_db()
+    assert hook.state == "disabled" and hook.disabled_cause == "gone"
+    assert len(receiver.received) == 2
+    assert Delivery.objects.filter(status="failed").count() == 2
+    assert Delivery.objects.filter(status="held").count() == 4
+
+
+def test_a_batch_on_the_wire_is_recorded_even_when_the_drain_fails_meanwhile(settings, organization, make_integration, receiver):
+    # given: batches of 2 for an endpoint that answers slowly, and a database that fails the
+    # drain's second claim (made while the first batch is in flight)
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_DRAIN_SLOTS = 2, 1
+    receiver.responder = InFlight(0.2)
+    hook = make_integration(receiver.url)
+    for _ in range(4):
+        completed_call(organization)
+    claims = []
+
+    def claim_then_fail(**kwargs):
+        claims.append(kwargs)
+        if len(claims) == 2:
+            raise RuntimeError("the database went away")
+        return real_claim(**kwargs)
+
+    real_claim = engine.claim
+    # when: the drain fails
+    with mock.patch.object(engine, "claim", side_effect=claim_then_fail), pytest.raises(RuntimeError):
+        engine.drain(integration_id=hook.id)
+    # then: the two requests made were recorded (not sent again later), the rest still pending
+    assert len(receiver.received) == 2
+    assert Delivery.objects.filter(status="succeeded").count() == 2
+    assert Delivery.objects.filter(status="pending", attempts=0).count() == 2

@@ -81,10 +81,16 @@ def _send_one(delivery: Delivery) -> tuple[Delivery, transport.TransportResult, 
     return delivery, result, started_at, headers
 
 
-def _send_all(deliveries: list[Delivery]) -> list:
-    if len(deliveries) == 1:
-        return [_send_one(deliveries[0])]
-    return list(_sender_pool().map(_send_one, deliveries))
+class _Flight:
+    """A batch on the wire: its sends started on the sender threads, their results not yet
+    awaited, so that the drain can do its own SQL meanwhile."""
+
+    def __init__(self, deliveries: list[Delivery]):
+        self._futures = [_sender_pool().submit(_send_one, delivery) for delivery in deliveries]
+
+    def land(self) -> list:
+        """Wait for every send of the batch (each ends within the transport's deadline)."""
+        return [future.result() for future in self._futures]
 
 
 # --- Claiming ------------------------------------------------------------------------------
@@ -145,17 +151,35 @@ def _db_uuid(value):
 
 def attempt_batch(deliveries: list[Delivery]) -> list[Attempt]:
     """Send claimed deliveries (holding those of disabled integrations) and record the outcomes."""
+    to_send = _hold_disabled(deliveries)
+    if not to_send:
+        return []
+    if len(to_send) == 1:  # "Test webhook", a resend: no thread handoff
+        return _record_landed([_send_one(to_send[0])])
+    return _record_landed(_Flight(to_send).land())
+
+
+def _hold_disabled(deliveries: list[Delivery]) -> list[Delivery]:
+    """Hold the deliveries of disabled integrations (tests excepted); returns the others."""
     held = [d for d in deliveries if not d.integration.is_active and not d.event.is_test]
     if held:
         Delivery.objects.filter(pk__in=[d.pk for d in held]).update(
             status=Status.HELD, locked_until=None, next_attempt_at=None, enqueued_at=None
         )
-    to_send = [d for d in deliveries if d not in held]
-    if not to_send:
-        return []
-    results = _send_all(to_send)
+    return [d for d in deliveries if d not in held]
+
+
+def _record_landed(results: list) -> list[Attempt]:
     # The requests were made: losing their record would send them again.
     return _with_reconnect(partial(_record, results, timezone.now()))
+
+
+def _refresh_states(deliveries: list[Delivery]) -> None:
+    """Read again whether these deliveries' integrations are active (a batch recorded after they
+    were claimed may have disabled one)."""
+    integrations = {d.integration_id: d.integration for d in deliveries}
+    for pk, state in Integration.objects.filter(pk__in=list(integrations)).values_list("pk", "state"):
+        integrations[pk].state = state
 
 
 def _with_reconnect(work, tries: int = 4):
@@ -255,6 +279,10 @@ def _mark_succeeded(delivery_ids: list, now: dt.datetime) -> None:
         )
 
 
+# last_success_at is kept to this resolution on the hot path (the dashboard shows minutes).
+_SUCCESS_RESOLUTION = dt.timedelta(seconds=1)
+
+
 def _update_integration(integration: Integration, outcomes: list, *, now: dt.datetime) -> None:
     hooks = Integration.objects.filter(pk=integration.pk)
     if all(outcome.verdict is Verdict.SUCCEEDED for _, outcome in outcomes):
@@ -265,10 +293,15 @@ def _update_integration(integration: Integration, outcomes: list, *, now: dt.dat
         ).update(consecutive_failures=0, last_success_at=now, alerted=Integration.Alerted.OK):
             alerts.alert_raise(integration_id=integration.pk, kind=Alert.Kind.RECOVERED)
             return
-        with connection.cursor() as cursor:  # every successful batch: plain SQL
+        # Every successful batch: plain SQL, and a write only when the row would change by more
+        # than a second of last_success_at (the row is not locked otherwise, so the drains of
+        # one busy integration do not queue on it).
+        at = connection.ops.adapt_datetimefield_value
+        with connection.cursor() as cursor:
             cursor.execute(
-                "UPDATE webhooks_integration SET consecutive_failures = 0, last_success_at = %s WHERE id = %s",
-                [connection.ops.adapt_datetimefield_value(now), _db_uuid(integration.pk)],
+                "UPDATE webhooks_integration SET consecutive_failures = 0, last_success_at = %s "
+                "WHERE id = %s AND (consecutive_failures <> 0 OR last_success_at IS NULL OR last_success_at < %s)",
+                [at(now), _db_uuid(integration.pk), at(now - _SUCCESS_RESOLUTION)],
             )
         return
     # Failures: count them in the order they finished, under a row lock (no lost update).
@@ -382,6 +415,11 @@ def drain(*, integration_id) -> int:
     host, each holding one slot (an advisory lock) and at most its share of the endpoint's
     concurrency in flight. A drain that finds a full batch waiting asks for the next slot's help
     once, so that a busy integration spreads over the workers and a quiet one costs one drain.
+
+    The drain's own SQL runs while a batch is on the wire: it claims the next batch while one is
+    in flight, and when every request of a batch succeeded, it sends the next before recording
+    it. A batch with a failure is recorded before anything else is sent (it may disable the
+    integration, which holds what was claimed meanwhile). One batch at a time is in flight.
     """
     slot = _take_slot(integration_id)
     if slot is None:
@@ -392,6 +430,7 @@ def drain(*, integration_id) -> int:
     limit = max(1, setting("ENDPOINT_CONCURRENCY") // slots)
     helped = slot + 1 >= slots
     hold_again_at = 0.0
+    flight: _Flight | None = None
     try:
         while True:
             if time.monotonic() > stop_at:
@@ -404,6 +443,10 @@ def drain(*, integration_id) -> int:
                 doorbell.hold(integration_id)
                 hold_again_at = time.monotonic() + doorbell.HOLD_MS / 3000
             batch = claim(integration_id=integration_id, limit=limit)
+            if not batch and flight is not None:
+                landed, flight = flight.land(), None  # what it records may fall due again soon
+                sent += len(_record_landed(landed))
+                continue
             if not batch:
                 doorbell.clear(integration_id)
                 hold_again_at = 0.0  # if more came, the bell goes up again at once
@@ -417,9 +460,22 @@ def drain(*, integration_id) -> int:
             if not helped and len(batch) == limit:
                 helped = True
                 ring([integration_id], force=True)  # more is waiting: the next slot may take it
-            sent += len(attempt_batch(batch))
+            landed, flight = (flight.land() if flight is not None else None), None
+            if landed is not None and not all(result.ok for _, result, _, _ in landed):
+                sent += len(_record_landed(landed))
+                landed = None
+                _refresh_states(batch)
+            to_send = _hold_disabled(batch)
+            if to_send:
+                flight = _Flight(to_send)
+            if landed is not None:
+                sent += len(_record_landed(landed))
     finally:
-        _with_reconnect(partial(_release_slot, integration_id, slot))
+        try:
+            if flight is not None:
+                sent += len(_record_landed(flight.land()))
+        finally:
+            _with_reconnect(partial(_release_slot, integration_id, slot))
     # A delivery committed after our last claim may have rung while we held the lock.
     if out_of_time or _has_due(integration_id):
         ring([integration_id], force=True)

@@ -1,8 +1,28 @@
 """Plain multi-row SQL for the hot paths (a save, a batch of attempts): one statement with its
 values prepared by the model's own fields, without the ORM's per-query compilation."""
+import datetime as dt
 import functools
+import uuid
 
-from django.db import connection
+from django.db import connection, models
+
+# On PostgreSQL the preparation of these exact field classes (a subclass may encrypt) returns
+# values of these types unchanged (psycopg2 adapts them; Django registers UUIDs), so the hot
+# paths pass them as they are and prepare only the rest: JSON, encrypted secrets, enum members,
+# naive times, and everything on SQLite.
+_PASSED_AS_IS = {
+    models.IntegerField: (int,), models.PositiveIntegerField: (int,), models.PositiveSmallIntegerField: (int,),
+    models.SmallIntegerField: (int,), models.BigIntegerField: (int,), models.BooleanField: (bool,),
+    models.CharField: (str,), models.TextField: (str,), models.UUIDField: (uuid.UUID,),
+    models.DateTimeField: (dt.datetime,), models.ForeignKey: (uuid.UUID,),
+}
+_PASSED_AS_IS = {kind: (*types, type(None)) for kind, types in _PASSED_AS_IS.items()}
+
+
+def _prepared(field, plain: tuple, value):
+    if type(value) in plain and getattr(value, "tzinfo", True) is not None:  # aware times only
+        return value
+    return field.get_db_prep_save(value, connection)
 
 
 def values_sql(model, names: tuple, instances: list, *, event_column: bool = False) -> tuple[str, list]:
@@ -14,7 +34,10 @@ def values_sql(model, names: tuple, instances: list, *, event_column: bool = Fal
     fields = [model._meta.get_field(name) for name in names]
     if event_column:
         fields = [f for f in fields if f.attname != "event_id"]
-    values = [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in instances for f in fields]
+    postgresql = connection.vendor == "postgresql"
+    plain = [_PASSED_AS_IS.get(type(f), ()) if postgresql else () for f in fields]
+    prepare = list(zip(fields, plain))
+    values = [_prepared(f, types, getattr(obj, f.attname)) for obj in instances for f, types in prepare]
     row = f"({', '.join(['%s'] * len(fields))})"
     rows = ", ".join([row] * len(instances))
     columns = [f.column for f in fields]
