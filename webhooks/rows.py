@@ -25,29 +25,15 @@ def _prepared(field, plain: tuple, value):
     return field.get_db_prep_save(value, connection)
 
 
-def values_sql(model, names: tuple, instances: list, *, event_column: bool = False) -> tuple[str, list]:
-    """`(columns) VALUES (…), (…)` with values prepared by the model's fields.
-
-    With `event_column`, the event_id column is taken from the CTE `e` instead (PostgreSQL):
-    `(columns) SELECT … FROM e, (VALUES …) AS v`, so nothing is inserted when `e` is empty.
-    """
+def values_sql(model, names: tuple, instances: list) -> tuple[str, list]:
+    """`(columns) VALUES (…), (…)` with values prepared by the model's fields."""
     fields = [model._meta.get_field(name) for name in names]
-    if event_column:
-        fields = [f for f in fields if f.attname != "event_id"]
     postgresql = connection.vendor == "postgresql"
     plain = [_PASSED_AS_IS.get(type(f), ()) if postgresql else () for f in fields]
     prepare = list(zip(fields, plain))
     values = [_prepared(f, types, getattr(obj, f.attname)) for obj in instances for f, types in prepare]
     row = f"({', '.join(['%s'] * len(fields))})"
-    rows = ", ".join([row] * len(instances))
-    columns = [f.column for f in fields]
-    if not event_column:
-        return f"({', '.join(columns)}) VALUES {rows}", values
-    casts = [f"v.{c}::{f.db_type(connection)}" for f, c in zip(fields, columns)]
-    return (
-        f"(event_id, {', '.join(columns)}) SELECT e.id, {', '.join(casts)} FROM e, (VALUES {rows}) AS v({', '.join(columns)})",
-        values,
-    )
+    return f"({', '.join(f.column for f in fields)}) VALUES {', '.join([row] * len(instances))}", values
 
 
 def insert_rows(model, names: tuple, instances: list, *, suffix: str = "") -> list:

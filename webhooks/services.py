@@ -19,7 +19,7 @@ from .conf import setting
 from .events import EventType, build_data, sample_data
 from .models import Attempt, Delivery, Event, Integration
 from .payloads import canonical_json, data_json
-from .rows import insert_rows, values_sql
+from .rows import insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -48,24 +48,19 @@ def event_emit(*, event_type: str, source) -> Event | None:
 
     Runs inside the transaction that saved `source` (or opens one). Does nothing when no
     integration of the organization subscribes, and nothing when this event was already
-    emitted for `source`. It is on the path of every save, so it is three plain statements
-    (who subscribes; the event, unless already there; the deliveries) without ORM machinery.
+    emitted for `source`. It is on the path of every save: on PostgreSQL one statement asks who
+    subscribes and writes the event and its deliveries (one round trip); elsewhere three plain
+    statements. No ORM machinery either way.
     """
     if not setting("ENABLED"):
         return None
+    if connection.vendor == "postgresql":
+        return _emit_in_one_statement(event_type, source)
     subscribers = _subscribers(source.organization_id, event_type)
     if not subscribers:
         return None
     now = timezone.now()
-    data = build_data(event_type, source)
-    full_text_url = f"{setting('PUBLIC_URL').rstrip('/')}/api/calls/{data['call_id']}/"
-    event = Event(
-        organization_id=source.organization_id,
-        event_type=event_type,
-        occurred_at=now,
-        data=data_json(event_type, data, full_text_url=full_text_url),
-        source_id=source.pk,
-    )
+    event = _new_event(event_type, source, now)
     deliveries = [_new_delivery(event, integration_id, active, now) for integration_id, active in subscribers]
     with transaction.atomic(savepoint=False):
         if not _insert_event_and_deliveries(event, deliveries):
@@ -75,29 +70,63 @@ def event_emit(*, event_type: str, source) -> Event | None:
     return event
 
 
-def _insert_event_and_deliveries(event: Event, deliveries: list[Delivery]) -> bool:
-    """Insert the event unless (event_type, source_id) is already there, and its deliveries.
-
-    ON CONFLICT DO NOTHING lets the unique index decide, even between two connections saving
-    the same call at once, with no savepoint. On PostgreSQL both inserts are one statement.
-    """
-    if connection.vendor != "postgresql":
-        if not insert_rows(Event, _EVENT_FIELDS, [event], suffix="ON CONFLICT DO NOTHING RETURNING id"):
-            return False
-        insert_rows(Delivery, _DELIVERY_FIELDS, deliveries)
-        return True
-    event_sql, event_values = values_sql(Event, _EVENT_FIELDS, [event])
-    delivery_sql, delivery_values = values_sql(Delivery, _DELIVERY_FIELDS, deliveries, event_column=True)
-    sql = (
-        f"WITH e AS (INSERT INTO {Event._meta.db_table} {event_sql} ON CONFLICT DO NOTHING RETURNING id) "
-        f"INSERT INTO {Delivery._meta.db_table} {delivery_sql} RETURNING id"
+def _new_event(event_type: str, source, now: dt.datetime) -> Event:
+    data = build_data(event_type, source)
+    full_text_url = f"{setting('PUBLIC_URL').rstrip('/')}/api/calls/{data['call_id']}/"
+    return Event(
+        organization_id=source.organization_id,
+        event_type=event_type,
+        occurred_at=now,
+        data=data_json(event_type, data, full_text_url=full_text_url),
+        source_id=source.pk,
     )
+
+
+# Who subscribes, the event (unless already emitted for this source: the unique index decides,
+# even between two connections at once) and a delivery per subscriber, pending or held by the
+# integration's state. Nothing is written when nobody subscribes.
+_EMIT_SQL = """
+WITH s AS (
+    SELECT id, state = 'active' AS active FROM webhooks_integration
+    WHERE organization_id = %(organization)s AND event_types @> %(types)s::jsonb
+), e AS (
+    INSERT INTO webhooks_event (id, organization_id, event_type, occurred_at, data, source_id, is_test)
+    SELECT %(id)s, %(organization)s, %(type)s, %(now)s, %(data)s, %(source)s, false WHERE EXISTS (SELECT FROM s)
+    ON CONFLICT DO NOTHING RETURNING id
+)
+INSERT INTO webhooks_delivery
+    (id, event_id, integration_id, status, attempts, round_start, next_attempt_at, enqueued_at, created_at)
+SELECT gen_random_uuid(), e.id, s.id, CASE WHEN s.active THEN 'pending' ELSE 'held' END, 0, 0,
+       CASE WHEN s.active THEN %(now)s END, CASE WHEN s.active THEN %(now)s END, %(now)s
+FROM e, s
+RETURNING integration_id, status
+"""
+
+
+def _emit_in_one_statement(event_type: str, source) -> Event | None:
+    now = timezone.now()
+    event = _new_event(event_type, source, now)
     with connection.cursor() as cursor:
-        cursor.execute(sql, event_values + delivery_values)
-        inserted = bool(cursor.fetchall())
-    for obj in (event, *deliveries):
-        obj._state.adding, obj._state.db = not inserted, connection.alias
-    return inserted
+        cursor.execute(_EMIT_SQL, {
+            "organization": source.organization_id, "types": json.dumps([event_type]), "id": event.id,
+            "type": event_type, "now": now, "data": event.data, "source": source.pk,
+        })
+        written = cursor.fetchall()
+    if not written:
+        return None  # nobody subscribes, or it was already emitted
+    event._state.adding, event._state.db = False, connection.alias
+    _ring_after_commit(integration_id for integration_id, status in written if status == Status.PENDING)
+    return event
+
+
+def _insert_event_and_deliveries(event: Event, deliveries: list[Delivery]) -> bool:
+    """Insert the event unless (event_type, source_id) is already there, and its deliveries
+    (the portable path; PostgreSQL emits in one statement). ON CONFLICT DO NOTHING lets the
+    unique index decide, with no savepoint."""
+    if not insert_rows(Event, _EVENT_FIELDS, [event], suffix="ON CONFLICT DO NOTHING RETURNING id"):
+        return False
+    insert_rows(Delivery, _DELIVERY_FIELDS, deliveries)
+    return True
 
 
 _EVENT_FIELDS = ("id", "organization_id", "event_type", "occurred_at", "data", "source_id", "is_test")
