@@ -7,7 +7,9 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field, inline_serializer,
+)
 from rest_framework import mixins, routers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -16,12 +18,21 @@ from rest_framework.views import APIView
 
 from inboundflow.models import Call
 
-from . import api_schema, catalog, platforms, services  # noqa: F401 (api_schema registers the key scheme)
+from . import api_schema, catalog, platforms, secrets, services  # noqa: F401 (api_schema registers the key scheme)
 from .api_errors import object_body
 from .events import EventType, in_catalogue_order
 from .models import DUPLICATE_SUBSCRIPTION, Attempt, Delivery, Integration
 from .payloads import canonical_json
 from .validators import validate_event_types
+
+
+class SecretRotationSerializer(serializers.Serializer):
+    previous_valid_until = serializers.DateTimeField(help_text="Until then the previous secret signs too.")
+    documented_signature_uses = serializers.ChoiceField(
+        secrets.WHICH_SECRET,
+        help_text="Which secret X-InboundFlow-Signature is made with: the previous one until "
+        "use-new-secret is called or the overlap ends.",
+    )
 
 
 class IntegrationSerializer(serializers.ModelSerializer):
@@ -32,11 +43,12 @@ class IntegrationSerializer(serializers.ModelSerializer):
     )
     secret = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200)
     has_secret = serializers.SerializerMethodField()
+    secret_rotation = serializers.SerializerMethodField()
 
     class Meta:
         model = Integration
         fields = [
-            "id", "kind", "origin", "name", "target_url", "secret", "has_secret", "event_types", "state",
+            "id", "kind", "origin", "name", "target_url", "secret", "has_secret", "secret_rotation", "event_types", "state",
             "disabled_reason", "disabled_cause", "disabled_at", "consecutive_failures", "last_success_at",
             "last_failure_at", "last_error", "created_at", "updated_at",
         ]
@@ -47,6 +59,15 @@ class IntegrationSerializer(serializers.ModelSerializer):
 
     def get_has_secret(self, integration: Integration) -> bool:
         return bool(integration.secret)
+
+    @extend_schema_field(SecretRotationSerializer(allow_null=True))
+    def get_secret_rotation(self, integration: Integration) -> dict | None:
+        return secrets.rotation_view(integration)
+
+    def update(self, instance, validated_data):
+        if "secret" in validated_data:  # typed by hand: replaces the secret, ends any rotation
+            secrets.secret_typed(instance, validated_data["secret"])
+        return super().update(instance, validated_data)
 
     def validate_name(self, value: str) -> str:
         return value.strip()
@@ -115,8 +136,39 @@ class TestRequestSerializer(serializers.Serializer):
     event_type = serializers.ChoiceField(EventType.choices, required=False, allow_blank=True, allow_null=True)
 
 
+class RotateRequestSerializer(serializers.Serializer):
+    overlap_hours = serializers.FloatField(
+        required=False, min_value=0, max_value=24 * 30,
+        help_text="How long the previous secret stays valid (default WEBHOOKS_SECRET_OVERLAP, 24 h); 0 ends it at once.",
+    )
+
+
+class SignedWithSerializer(serializers.Serializer):
+    x_inboundflow_signature = serializers.ChoiceField(secrets.WHICH_SECRET, allow_null=True)
+    webhook_signature = serializers.ListField(child=serializers.ChoiceField(secrets.WHICH_SECRET))
+
+
+class TestAttemptSerializer(AttemptSerializer):
+    signed_with = serializers.SerializerMethodField()
+
+    class Meta(AttemptSerializer.Meta):
+        fields = [*AttemptSerializer.Meta.fields, "signed_with"]
+
+    @extend_schema_field(SignedWithSerializer)
+    def get_signed_with(self, attempt: Attempt) -> dict:
+        return secrets.signed_with(self.context["integration"], at=attempt.request_timestamp)
+
+
 class EnableRequestSerializer(serializers.Serializer):
     send_held = serializers.BooleanField(required=False, default=False)
+
+
+class RotatedSerializer(IntegrationSerializer):
+    secret = serializers.CharField(help_text="The new secret, as a receiver is given it. Shown only here.")
+    standard_webhooks_secret = serializers.CharField(help_text="The same secret as Standard Webhooks and Svix libraries take it.")
+
+    class Meta(IntegrationSerializer.Meta):
+        fields = [*IntegrationSerializer.Meta.fields, "standard_webhooks_secret"]
 
 
 class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
@@ -130,7 +182,7 @@ class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
 
     @extend_schema(
         request=TestRequestSerializer,
-        responses={200: AttemptSerializer},
+        responses={200: TestAttemptSerializer},
         description="Send a sample of a subscribed event type now; recorded as a test, never counted.",
     )
     @action(detail=True, methods=["post"])
@@ -141,7 +193,38 @@ class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
             attempt = services.integration_send_test(integration=integration, event_type=event_type)
         except services.ServiceError as error:
             raise ValidationError({"event_type": str(error)})
-        return Response(AttemptSerializer(attempt).data)
+        return Response(TestAttemptSerializer(attempt, context={"integration": integration}).data)
+
+    @extend_schema(
+        request=RotateRequestSerializer,
+        responses={200: RotatedSerializer},
+        description="Give the integration a new random signing secret, shown once in this answer (as typed "
+        "and as `whsec_…` for Standard Webhooks libraries). The previous one stays valid for the overlap: "
+        "webhook-signature carries both, X-InboundFlow-Signature stays on the previous one until "
+        "use-new-secret is called or the overlap ends.",
+    )
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, pk=None):
+        integration = self.get_object()
+        hours = object_body(request, RotateRequestSerializer).get("overlap_hours")
+        new = secrets.integration_secret_rotate(
+            integration=integration, overlap_seconds=None if hours is None else hours * 3600
+        )
+        return Response({**self.get_serializer(integration).data, **secrets.secret_shown(new)})
+
+    @extend_schema(
+        request=None,
+        responses={200: IntegrationSerializer, 409: OpenApiResponse(description="No rotation is in progress.")},
+        description="During a rotation: make X-InboundFlow-Signature with the new secret from now on.",
+    )
+    @action(detail=True, methods=["post"], url_path="use-new-secret")
+    def use_new_secret(self, request, pk=None):
+        integration = self.get_object()
+        try:
+            secrets.integration_secret_use_new(integration=integration)
+        except secrets.RotationError as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
+        return Response(self.get_serializer(integration).data)
 
     @extend_schema(
         request=EnableRequestSerializer,

@@ -55,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
     # How much of a response body we read, and how much of it we store.
     "RESPONSE_READ_MAX": 64 * 1024,
     "RESPONSE_EXCERPT_MAX": 1024,
+    # After a signing secret is rotated, how long the previous one stays valid, in seconds.
+    "SECRET_OVERLAP": 24 * 3600.0,
     # Finished deliveries older than this many days are deleted by the hourly prune.
     "RETENTION_DAYS": 30,
     # Show the "simulate a call" button (the run command's demo sets it).

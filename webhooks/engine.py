@@ -31,7 +31,7 @@ from .models import Alert, Attempt, Delivery, Event, Integration
 from .payloads import delivery_body
 from .retry import Outcome, Verdict, decide
 from .rows import insert_rows
-from .signing import signature_for_payload
+from .signing import signature_for_payload, standard_signature
 
 logger = logging.getLogger(__name__)
 Status = Delivery.Status
@@ -40,27 +40,36 @@ Status = Delivery.Status
 # --- Sending ---------------------------------------------------------------------------------
 
 
-def delivery_headers(*, event_type: str, delivery_id, timestamp: int, signature: str = "") -> dict:
-    """The documented headers of one attempt (the signature only when the hook has a secret)."""
+def delivery_headers(*, event_type: str, delivery_id, timestamp: int, signature: str = "", standard_signature: str = "") -> dict:
+    """The headers of one attempt: the documented ones (the signature only when the hook has a
+    secret), and the Standard Webhooks ones beside them over the same bytes."""
     headers = {
         "Content-Type": "application/json",
         "X-InboundFlow-Event": event_type,
         "X-InboundFlow-Delivery-Id": str(delivery_id),
         "X-InboundFlow-Timestamp": str(timestamp),
         "User-Agent": transport.USER_AGENT,
+        "webhook-id": str(delivery_id),
+        "webhook-timestamp": str(timestamp),
     }
     if signature:
         headers["X-InboundFlow-Signature"] = signature
+    if standard_signature:
+        headers["webhook-signature"] = standard_signature
     return headers
 
 
-def send(*, url: str, secret: str, event: Event, delivery_id) -> tuple[transport.TransportResult, dict]:
+def send(*, integration: Integration, event: Event, delivery_id) -> tuple[transport.TransportResult, dict]:
     """POST one delivery; returns what happened and the headers that were sent."""
     body = delivery_body(event=event, delivery_id=delivery_id)
     timestamp = int(time.time())
-    signature = signature_for_payload(secret=secret, timestamp=timestamp, body=body) if secret else ""
-    headers = delivery_headers(event_type=event.event_type, delivery_id=delivery_id, timestamp=timestamp, signature=signature)
-    return transport.post(url, body=body, headers=headers), headers
+    documented, standard = integration.signing_secrets(timestamp)
+    headers = delivery_headers(
+        event_type=event.event_type, delivery_id=delivery_id, timestamp=timestamp,
+        signature=signature_for_payload(secret=documented, timestamp=timestamp, body=body) if documented else "",
+        standard_signature=standard_signature(secrets=standard, message_id=str(delivery_id), timestamp=timestamp, body=body),
+    )
+    return transport.post(integration.target_url, body=body, headers=headers), headers
 
 
 _senders: ThreadPoolExecutor | None = None
@@ -76,8 +85,7 @@ def _sender_pool() -> ThreadPoolExecutor:
 
 def _send_one(delivery: Delivery) -> tuple[Delivery, transport.TransportResult, dt.datetime, dict]:
     started_at = timezone.now()
-    integration = delivery.integration
-    result, headers = send(url=integration.target_url, secret=integration.secret, event=delivery.event, delivery_id=delivery.id)
+    result, headers = send(integration=delivery.integration, event=delivery.event, delivery_id=delivery.id)
     return delivery, result, started_at, headers
 
 
@@ -229,6 +237,7 @@ def _record(results: list, now: dt.datetime) -> list[Attempt]:
                 # what the delivery page shows of the request: the rest of it follows from the row
                 request_timestamp=int(headers["X-InboundFlow-Timestamp"]),
                 signature=headers.get("X-InboundFlow-Signature", ""),
+                standard_signature=headers.get("webhook-signature", ""),
             )
         )
         delivery.attempts, delivery.locked_until = number, None
@@ -264,7 +273,7 @@ def _record(results: list, now: dt.datetime) -> list[Attempt]:
 
 _ATTEMPT_FIELDS = (
     "delivery_id", "number", "started_at", "duration_ms", "succeeded", "status_code", "error_class",
-    "error_message", "response_excerpt", "request_timestamp", "signature",
+    "error_message", "response_excerpt", "request_timestamp", "signature", "standard_signature",
 )
 
 

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .events import EventType, in_catalogue_order
 from .models import ApiKey, Delivery, Integration
+from .secrets import secret_typed
 
 
 class IntegrationForm(forms.ModelForm):
@@ -57,7 +58,9 @@ class IntegrationForm(forms.ModelForm):
         cleaned = super().clean()
         if cleaned.get("clear_secret"):
             cleaned["secret"] = ""
-            self.instance.secret = ""
+        if "secret" in cleaned and not self.instance._state.adding:
+            secret_typed(self.instance, cleaned["secret"])  # a new secret ends any rotation
+            self.instance.secret = cleaned["secret"]
         return cleaned
 
 

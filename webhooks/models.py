@@ -65,6 +65,12 @@ class Integration(models.Model):
     name = models.CharField(max_length=100, validators=[validate_plain_text])
     target_url = models.URLField(max_length=2000, validators=[validate_webhook_url])
     secret = EncryptedTextField(blank=True, help_text="Stored encrypted (webhooks/crypto.py).")
+    # A rotation keeps the previous secret valid until previous_secret_until: webhook-signature
+    # carries both; X-InboundFlow-Signature (one value) stays on the previous one until the
+    # customer says "use the new secret now" or the overlap ends (webhooks/secrets.py).
+    previous_secret = EncryptedTextField(blank=True)
+    previous_secret_until = models.DateTimeField(null=True, blank=True)
+    documented_signs_with_previous = models.BooleanField(default=False)
     event_types = models.JSONField(default=list, validators=[validate_event_types])
     state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
     disabled_reason = models.CharField(max_length=500, blank=True)
@@ -98,6 +104,18 @@ class Integration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    def in_rotation(self, at: float) -> bool:
+        """Whether the previous secret still signs at this unix time."""
+        return bool(self.previous_secret) and self.previous_secret_until is not None and at < self.previous_secret_until.timestamp()
+
+    def signing_secrets(self, at: float) -> tuple[str, tuple[str, ...]]:
+        """At this unix time: the secret X-InboundFlow-Signature is made with, and those
+        webhook-signature is made with (the new one first). Empty when there is no secret."""
+        if not self.in_rotation(at):
+            return self.secret, (self.secret,) if self.secret else ()
+        documented = self.previous_secret if self.documented_signs_with_previous else self.secret
+        return documented, tuple(secret for secret in (self.secret, self.previous_secret) if secret)
 
     @property
     def is_active(self) -> bool:
@@ -221,10 +239,11 @@ class Attempt(models.Model):
     error_class = models.CharField(max_length=12, choices=ErrorClass.choices, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
     response_excerpt = models.TextField(blank=True)
-    # The two request headers that change per attempt; with the delivery they give every header
-    # we sent. The signature is shown (it proves what was signed); the secret never is.
+    # The request headers that change per attempt; with the delivery they give every header we
+    # sent. The signatures are shown (they prove what was signed); the secret never is.
     request_timestamp = models.PositiveBigIntegerField(null=True, blank=True)
     signature = models.CharField(max_length=80, blank=True)
+    standard_signature = models.CharField(max_length=200, blank=True)  # webhook-signature: one or two
 
     class Meta:
         ordering = ["delivery", "number"]

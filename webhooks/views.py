@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, F, Min, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from inboundflow.models import Appointment, Call, Lead
 
-from . import alerts, api_keys, services
+from . import alerts, api_keys, secrets, services
 from .conf import setting
 from .events import EventType
 from .forms import ApiKeyForm, DeliveryFilterForm, EnableForm, IntegrationForm, TestEventForm
@@ -129,6 +130,8 @@ def integration_detail(request: HttpRequest, pk) -> HttpResponse:
         "outcomes": [(outcome, Delivery.Status(outcome).label) for outcome in OUTCOMES],
         "disable_after": setting("DISABLE_AFTER"),
         "event_types": EventType.choices,
+        "rotation": secrets.rotation_view(integration),
+        "new_secret": _new_secret_shown_once(request, integration),
     }
     template = "webhooks/_integration_live.html" if request.GET.get("fragment") == "live" else "webhooks/integration_detail.html"
     return render(request, template, context)
@@ -143,7 +146,51 @@ def integration_test(request: HttpRequest, pk) -> HttpResponse:
     attempt = services.integration_send_test(integration=integration, event_type=event_type)
     text = _describe_result(attempt.status_code, attempt.error_class, attempt.error_message)
     (messages.success if attempt.succeeded else messages.error)(request, text)
+    if integration.in_rotation(attempt.request_timestamp):  # which secret(s) signed this one
+        messages.info(request, _signed_with_words(secrets.signed_with(integration, at=attempt.request_timestamp)))
     return redirect("webhooks:integration-detail", pk=integration.pk)
+
+
+def _signed_with_words(signed: dict) -> str:
+    documented = _("the previous secret") if signed["x_inboundflow_signature"] == "previous" else _("the new secret")
+    return _(
+        "Signed during the rotation: X-InboundFlow-Signature with %(documented)s; webhook-signature with both secrets."
+    ) % {"documented": documented}
+
+
+# A rotated secret is shown once: kept in the session until the page the rotation redirects to
+# has shown it (as the API keys page does).
+NEW_SECRET_SESSION = "integration_secret_just_made"
+
+
+def _new_secret_shown_once(request: HttpRequest, integration: Integration) -> dict | None:
+    shown = request.session.get(NEW_SECRET_SESSION)
+    if not shown or shown.get("integration") != str(integration.pk):
+        return None
+    del request.session[NEW_SECRET_SESSION]
+    return shown
+
+
+@login_required
+@require_POST
+def integration_secret_rotate(request: HttpRequest, pk) -> HttpResponse:
+    integration = _integration(request, pk)
+    new = secrets.integration_secret_rotate(integration=integration)
+    request.session[NEW_SECRET_SESSION] = {"integration": str(integration.pk), **secrets.secret_shown(new)}
+    return redirect(f"{reverse('webhooks:integration-detail', args=[integration.pk])}#signing-secret")
+
+
+@login_required
+@require_POST
+def integration_secret_use_new(request: HttpRequest, pk) -> HttpResponse:
+    integration = _integration(request, pk)
+    try:
+        secrets.integration_secret_use_new(integration=integration)
+    except secrets.RotationError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("X-InboundFlow-Signature is now made with the new secret."))
+    return redirect(f"{reverse('webhooks:integration-detail', args=[integration.pk])}#signing-secret")
 
 
 @login_required
@@ -210,6 +257,7 @@ def delivery_detail(request: HttpRequest, pk) -> HttpResponse:
             delivery_headers(
                 event_type=delivery.event.event_type, delivery_id=delivery.id,
                 timestamp=attempt.request_timestamp, signature=attempt.signature,
+                standard_signature=attempt.standard_signature,
             )
             if attempt.request_timestamp is not None else {}
         )

@@ -1,0 +1,47 @@
+"""Rotate an integration's signing secret, for operators (a leaked secret, a customer's request):
+the new secret on the last two lines, as typed and as `whsec_…`."""
+import uuid
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import formats
+from django.utils.translation import gettext as _
+
+from webhooks.models import Integration
+from webhooks.secrets import integration_secret_rotate, secret_shown
+
+
+class Command(BaseCommand):
+    help = (
+        "Give an integration a new random signing secret. The previous one stays valid for the overlap "
+        "(webhook-signature carries both; X-InboundFlow-Signature stays on it until the customer uses the "
+        "new one or the overlap ends)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--integration", required=True, metavar="UUID", help="the integration's id")
+        parser.add_argument(
+            "--overlap-hours", type=float, default=None, metavar="HOURS",
+            help="how long the previous secret stays valid (default: WEBHOOKS_SECRET_OVERLAP, 24 h); 0 ends it now",
+        )
+
+    def handle(self, *args, **options):
+        try:
+            integration_id = uuid.UUID(options["integration"].strip())
+        except ValueError:
+            raise CommandError(_("“%(value)s” is not an integration id (a UUID).") % {"value": options["integration"]})
+        integration = Integration.objects.filter(pk=integration_id).first()
+        if integration is None:
+            raise CommandError(_("No integration has the id %(id)s.") % {"id": integration_id})
+        hours = options["overlap_hours"]
+        if hours is not None and not 0 <= hours <= 24 * 30:
+            raise CommandError(_("--overlap-hours must be between 0 and 720."))
+        new = integration_secret_rotate(integration=integration, overlap_seconds=None if hours is None else hours * 3600)
+        if integration.previous_secret_until:
+            self.stdout.write(
+                _("The previous secret stays valid until %(until)s.")
+                % {"until": formats.date_format(integration.previous_secret_until, "DATETIME_FORMAT")}
+            )
+        shown = secret_shown(new)
+        self.stdout.write(_("New signing secret of “%(name)s”, shown once (as typed, then for Standard Webhooks libraries):") % {"name": integration.name})
+        self.stdout.write(shown["secret"])
+        self.stdout.write(shown["standard_webhooks_secret"])
