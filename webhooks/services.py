@@ -211,7 +211,8 @@ def url_send_sample(*, organization_id, url: str, secret: str, event_type: str) 
         data=canonical_json(sample_data(event_type)),
         is_test=True,
     )
-    result, _headers = engine.send(url=url, secret=secret, event=event, delivery_id=uuid.uuid4())
+    unsaved = Integration(organization_id=organization_id, target_url=url, secret=secret)
+    result, _headers = engine.send(integration=unsaved, event=event, delivery_id=uuid.uuid4())
     return result
 
 
