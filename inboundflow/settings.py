@@ -138,7 +138,7 @@ SPECTACULAR_SETTINGS = {
         "EventTypeEnum": "webhooks.events.EventType",
         "IntegrationStateEnum": "webhooks.models.Integration.State",
         "CallStateEnum": "inboundflow.models.Call.State",
-        "SigningSecretEnum": "webhooks.secrets.WHICH_SECRET",
+        "SigningSecretEnum": "webhooks.rotation.WHICH_SECRET",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

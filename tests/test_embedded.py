@@ -1,5 +1,5 @@
 """The embedded default (`make run` without PostgreSQL or Redis: SQLite, and a broker in files)
-emits through the portable path: the same rows, once, as on PostgreSQL."""
+emits through its own SQL path (two INSERTs, no CTE): the same rows, once, as on PostgreSQL."""
 import os
 import subprocess
 import sys

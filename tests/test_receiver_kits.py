@@ -12,7 +12,7 @@ import requests
 
 from examples.receivers.python import django_view
 from examples.receivers.python.inboundflow_webhooks import Deduplicator, InvalidWebhook, verify
-from webhooks import secrets, services
+from webhooks import rotation, services
 from webhooks.models import Delivery
 from webhooks.payloads import MAX_BODY_BYTES
 
@@ -111,14 +111,14 @@ def test_the_node_kit_refuses_a_replayed_old_delivery_and_a_tampered_one(organiz
 
 def test_the_node_kit_verifies_through_a_rotation_with_both_secrets(organization, make_integration):
     hook = make_integration("http://127.0.0.1:9/unused", events=["call.completed"])
-    new = secrets.integration_secret_rotate(integration=hook)
+    new = rotation.integration_secret_rotate(integration=hook)
     kit = NodeKit(f"{new},s3cret")
     try:
         hook.target_url = kit.url
         hook.save(update_fields=["target_url"])
         for switch in (False, True):  # before and after "use the new secret now"
             if switch:
-                secrets.integration_secret_use_new(integration=hook)
+                rotation.integration_secret_use_new(integration=hook)
             completed_call(organization)
             delivery, attempt = attempt_pending()
             assert attempt.status_code == 200 and kit.next_line()["accepted"] == str(delivery.id)
@@ -163,7 +163,7 @@ def test_the_django_view_accepts_handles_once_and_takes_our_largest_body(organiz
 def test_the_python_function_refuses_a_replay_and_a_tampered_body(organization, make_integration, receiver):
     # given: a genuine request, captured as it was sent, during a rotation
     hook = make_integration(receiver.url, events=["call.completed"])
-    new = secrets.integration_secret_rotate(integration=hook)
+    new = rotation.integration_secret_rotate(integration=hook)
     completed_call(organization)
     attempt_pending()
     sent = receiver.wait_for(1)[0]

@@ -285,6 +285,9 @@ def test_a_delivery_shows_the_headers_each_attempt_sent_signature_but_never_the_
     [received] = receiver.received
     page = browser.get(reverse("webhooks:delivery-detail", args=[delivery.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "En-têtes de requête envoyés" in page
-    for name in ("X-InboundFlow-Event", "X-InboundFlow-Delivery-Id", "X-InboundFlow-Timestamp", "X-InboundFlow-Signature", "User-Agent"):
+    for name in (
+        "X-InboundFlow-Event", "X-InboundFlow-Delivery-Id", "X-InboundFlow-Timestamp", "X-InboundFlow-Signature", "User-Agent",
+        "webhook-id", "webhook-timestamp", "webhook-signature",
+    ):
         assert f"{name}: {received.headers[name]}" in page, name  # exactly what the receiver got
     assert "never-shown-secret" not in page

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from inboundflow.models import Call
 
-from . import api_schema, catalog, platforms, secrets, services  # noqa: F401 (api_schema registers the key scheme)
+from . import api_schema, catalog, platforms, rotation, services  # noqa: F401 (api_schema registers the key scheme)
 from .api_errors import object_body
 from .events import EventType, in_catalogue_order
 from .models import DUPLICATE_SUBSCRIPTION, Attempt, Delivery, Integration
@@ -29,7 +29,7 @@ from .validators import validate_event_types
 class SecretRotationSerializer(serializers.Serializer):
     previous_valid_until = serializers.DateTimeField(help_text="Until then the previous secret signs too.")
     documented_signature_uses = serializers.ChoiceField(
-        secrets.WHICH_SECRET,
+        rotation.WHICH_SECRET,
         help_text="Which secret X-InboundFlow-Signature is made with: the previous one until "
         "use-new-secret is called or the overlap ends.",
     )
@@ -62,11 +62,11 @@ class IntegrationSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(SecretRotationSerializer(allow_null=True))
     def get_secret_rotation(self, integration: Integration) -> dict | None:
-        return secrets.rotation_view(integration)
+        return rotation.rotation_view(integration)
 
     def update(self, instance, validated_data):
         if "secret" in validated_data:  # typed by hand: replaces the secret, ends any rotation
-            secrets.secret_typed(instance, validated_data["secret"])
+            rotation.secret_typed(instance, validated_data["secret"])
         return super().update(instance, validated_data)
 
     def validate_name(self, value: str) -> str:
@@ -144,8 +144,8 @@ class RotateRequestSerializer(serializers.Serializer):
 
 
 class SignedWithSerializer(serializers.Serializer):
-    x_inboundflow_signature = serializers.ChoiceField(secrets.WHICH_SECRET, allow_null=True)
-    webhook_signature = serializers.ListField(child=serializers.ChoiceField(secrets.WHICH_SECRET))
+    x_inboundflow_signature = serializers.ChoiceField(rotation.WHICH_SECRET, allow_null=True)
+    webhook_signature = serializers.ListField(child=serializers.ChoiceField(rotation.WHICH_SECRET))
 
 
 class TestAttemptSerializer(AttemptSerializer):
@@ -156,7 +156,7 @@ class TestAttemptSerializer(AttemptSerializer):
 
     @extend_schema_field(SignedWithSerializer)
     def get_signed_with(self, attempt: Attempt) -> dict:
-        return secrets.signed_with(self.context["integration"], at=attempt.request_timestamp)
+        return rotation.signed_with(self.context["integration"], at=attempt.request_timestamp)
 
 
 class EnableRequestSerializer(serializers.Serializer):
@@ -207,10 +207,10 @@ class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
     def rotate_secret(self, request, pk=None):
         integration = self.get_object()
         hours = object_body(request, RotateRequestSerializer).get("overlap_hours")
-        new = secrets.integration_secret_rotate(
+        new = rotation.integration_secret_rotate(
             integration=integration, overlap_seconds=None if hours is None else hours * 3600
         )
-        return Response({**self.get_serializer(integration).data, **secrets.secret_shown(new)})
+        return Response({**self.get_serializer(integration).data, **rotation.secret_shown(new)})
 
     @extend_schema(
         request=None,
@@ -221,8 +221,8 @@ class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
     def use_new_secret(self, request, pk=None):
         integration = self.get_object()
         try:
-            secrets.integration_secret_use_new(integration=integration)
-        except secrets.RotationError as error:
+            rotation.integration_secret_use_new(integration=integration)
+        except rotation.RotationError as error:
             return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
         return Response(self.get_serializer(integration).data)
 

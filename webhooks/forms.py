@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .events import EventType, in_catalogue_order
 from .models import ApiKey, Delivery, Integration
-from .secrets import secret_typed
+from .rotation import secret_typed
 
 
 class IntegrationForm(forms.ModelForm):

@@ -67,7 +67,7 @@ class Integration(models.Model):
     secret = EncryptedTextField(blank=True, help_text="Stored encrypted (webhooks/crypto.py).")
     # A rotation keeps the previous secret valid until previous_secret_until: webhook-signature
     # carries both; X-InboundFlow-Signature (one value) stays on the previous one until the
-    # customer says "use the new secret now" or the overlap ends (webhooks/secrets.py).
+    # customer says "use the new secret now" or the overlap ends (webhooks/rotation.py).
     previous_secret = EncryptedTextField(blank=True)
     previous_secret_until = models.DateTimeField(null=True, blank=True)
     documented_signs_with_previous = models.BooleanField(default=False)

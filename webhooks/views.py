@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from inboundflow.models import Appointment, Call, Lead
 
-from . import alerts, api_keys, secrets, services
+from . import alerts, api_keys, rotation, services
 from .conf import setting
 from .events import EventType
 from .forms import ApiKeyForm, DeliveryFilterForm, EnableForm, IntegrationForm, TestEventForm
@@ -130,11 +130,12 @@ def integration_detail(request: HttpRequest, pk) -> HttpResponse:
         "outcomes": [(outcome, Delivery.Status(outcome).label) for outcome in OUTCOMES],
         "disable_after": setting("DISABLE_AFTER"),
         "event_types": EventType.choices,
-        "rotation": secrets.rotation_view(integration),
-        "new_secret": _new_secret_shown_once(request, integration),
+        "rotation": rotation.rotation_view(integration),
     }
-    template = "webhooks/_integration_live.html" if request.GET.get("fragment") == "live" else "webhooks/integration_detail.html"
-    return render(request, template, context)
+    if request.GET.get("fragment") == "live":
+        return render(request, "webhooks/_integration_live.html", context)
+    context["new_secret"] = _new_secret_shown_once(request, integration)  # never spent by a refresh
+    return render(request, "webhooks/integration_detail.html", context)
 
 
 @login_required
@@ -147,7 +148,7 @@ def integration_test(request: HttpRequest, pk) -> HttpResponse:
     text = _describe_result(attempt.status_code, attempt.error_class, attempt.error_message)
     (messages.success if attempt.succeeded else messages.error)(request, text)
     if integration.in_rotation(attempt.request_timestamp):  # which secret(s) signed this one
-        messages.info(request, _signed_with_words(secrets.signed_with(integration, at=attempt.request_timestamp)))
+        messages.info(request, _signed_with_words(rotation.signed_with(integration, at=attempt.request_timestamp)))
     return redirect("webhooks:integration-detail", pk=integration.pk)
 
 
@@ -175,8 +176,8 @@ def _new_secret_shown_once(request: HttpRequest, integration: Integration) -> di
 @require_POST
 def integration_secret_rotate(request: HttpRequest, pk) -> HttpResponse:
     integration = _integration(request, pk)
-    new = secrets.integration_secret_rotate(integration=integration)
-    request.session[NEW_SECRET_SESSION] = {"integration": str(integration.pk), **secrets.secret_shown(new)}
+    new = rotation.integration_secret_rotate(integration=integration)
+    request.session[NEW_SECRET_SESSION] = {"integration": str(integration.pk), **rotation.secret_shown(new)}
     return redirect(f"{reverse('webhooks:integration-detail', args=[integration.pk])}#signing-secret")
 
 
@@ -185,8 +186,8 @@ def integration_secret_rotate(request: HttpRequest, pk) -> HttpResponse:
 def integration_secret_use_new(request: HttpRequest, pk) -> HttpResponse:
     integration = _integration(request, pk)
     try:
-        secrets.integration_secret_use_new(integration=integration)
-    except secrets.RotationError as error:
+        rotation.integration_secret_use_new(integration=integration)
+    except rotation.RotationError as error:
         messages.error(request, str(error))
     else:
         messages.success(request, _("X-InboundFlow-Signature is now made with the new secret."))

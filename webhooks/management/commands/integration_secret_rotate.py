@@ -7,7 +7,7 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 
 from webhooks.models import Integration
-from webhooks.secrets import integration_secret_rotate, secret_shown
+from webhooks.rotation import integration_secret_rotate, secret_shown
 
 
 class Command(BaseCommand):

@@ -11,7 +11,7 @@ WEBHOOKS_SECRET_OVERLAP (24 h). During that overlap:
 Typing a new secret by hand replaces it at once and ends any overlap.
 """
 import datetime as dt
-import secrets as random
+import secrets
 
 from django.db import transaction
 from django.utils import timezone
@@ -32,7 +32,7 @@ class RotationError(Exception):
 
 def secret_new() -> str:
     """A random secret: 32 bytes, URL-safe text (43 characters)."""
-    return random.token_urlsafe(32)
+    return secrets.token_urlsafe(32)
 
 
 def integration_secret_rotate(*, integration: Integration, overlap_seconds: float | None = None) -> str:
