@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from inboundflow.models import User
 from webhooks.models import Attempt, Delivery, Integration
+from webhooks.signing import standard_secret
 
 from .conftest import completed_call, wait_until
 
@@ -57,6 +58,10 @@ def test_connect_test_save_and_watch_deliveries(page, live_server, settings, org
     expect(page.locator("#state")).to_have_text("Active")
     hook = Integration.objects.get()
     assert hook.event_types == ["call.completed", "lead.created"] and hook.secret == "s3cret"
+    # the secret just typed, once, as Standard Webhooks libraries take it
+    expect(page.locator("#new-secret-standard")).to_have_text(standard_secret("s3cret"))
+    page.reload()
+    expect(page.locator("#new-secret-standard")).to_have_count(0)
 
     # a call happens; the worker delivers; the page shows it
     page.click("text=← Integrations")

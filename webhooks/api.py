@@ -23,6 +23,7 @@ from .api_errors import object_body
 from .events import EventType, in_catalogue_order
 from .models import DUPLICATE_SUBSCRIPTION, Attempt, Delivery, Integration
 from .payloads import canonical_json
+from .signing import standard_secret
 from .validators import validate_event_types
 
 
@@ -41,7 +42,11 @@ class IntegrationSerializer(serializers.ModelSerializer):
         allow_empty=False,
         validators=[validate_event_types],
     )
-    secret = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200)
+    secret = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=200,
+        help_text="Never returned. The answer to the request that sets it carries `standard_webhooks_secret`: "
+        "the same secret as Standard Webhooks and Svix libraries take it (`whsec_…`).",
+    )
     has_secret = serializers.SerializerMethodField()
     secret_rotation = serializers.SerializerMethodField()
 
@@ -63,6 +68,13 @@ class IntegrationSerializer(serializers.ModelSerializer):
     @extend_schema_field(SecretRotationSerializer(allow_null=True))
     def get_secret_rotation(self, integration: Integration) -> dict | None:
         return rotation.rotation_view(integration)
+
+    def to_representation(self, integration):
+        data = super().to_representation(integration)
+        # a secret set by this request: its Standard Webhooks form, in this answer only
+        if getattr(self, "_validated_data", {}).get("secret"):
+            data["standard_webhooks_secret"] = standard_secret(integration.secret)
+        return data
 
     def update(self, instance, validated_data):
         if "secret" in validated_data:  # typed by hand: replaces the secret, ends any rotation

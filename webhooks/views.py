@@ -98,6 +98,7 @@ def integration_create(request: HttpRequest) -> HttpResponse:
         else:
             integration = form.save()
             messages.success(request, _("“%(name)s” is connected.") % {"name": integration.name})
+            _show_typed_secret_once(request, integration, before="")
             return redirect("webhooks:integration-detail", pk=integration.pk)
     return render(
         request,
@@ -112,8 +113,10 @@ def integration_detail(request: HttpRequest, pk) -> HttpResponse:
     _attach_health([integration])
     form = IntegrationForm(request.POST or None, instance=integration, organization=integration.organization)
     if request.method == "POST" and form.is_valid():
+        before = Integration.objects.get(pk=integration.pk).secret
         form.save()
         messages.success(request, _("Saved."))
+        _show_typed_secret_once(request, integration, before=before)
         return redirect("webhooks:integration-detail", pk=integration.pk)
     filters = DeliveryFilterForm(request.GET or None)
     deliveries = filters.filter(integration.deliveries.select_related("event")).order_by("-created_at")[:50]
@@ -162,6 +165,14 @@ def _signed_with_words(signed: dict) -> str:
 # A rotated secret is shown once: kept in the session until the page the rotation redirects to
 # has shown it (as the API keys page does).
 NEW_SECRET_SESSION = "integration_secret_just_made"
+
+
+def _show_typed_secret_once(request: HttpRequest, integration: Integration, *, before: str) -> None:
+    """A secret the person just typed is shown once more, as Standard Webhooks libraries take it."""
+    if integration.secret and integration.secret != before:
+        request.session[NEW_SECRET_SESSION] = {
+            "integration": str(integration.pk), "typed": True, **rotation.secret_shown(integration.secret),
+        }
 
 
 def _new_secret_shown_once(request: HttpRequest, integration: Integration) -> dict | None:
