@@ -292,3 +292,29 @@ def test_prune_keeps_unfinished_deliveries(organization, make_integration, recei
     assert list(Delivery.objects.values_list("pk", flat=True)) == [held.pk]
     assert not Attempt.objects.exists()
     assert Event.objects.count() == 1
+
+
+def test_subscriptions_that_come_and_go_are_followed_save_by_save(organization, make_integration, receiver, django_assert_num_queries):
+    def written_for(call) -> list[str]:
+        return sorted(Delivery.objects.filter(event__source_id=call.pk).values_list("integration__name", flat=True))
+
+    # given: a hook; the first save asks who subscribes, then writes
+    first = make_integration(receiver.url, events=["call.completed"])
+    assert written_for(completed_call(organization)) == ["Test hook"]
+    # then: the next saves of this organization write in one statement, and see a new hook at once
+    with django_assert_num_queries(4) as known:  # savepoint, the call, one statement for the event, release
+        call = completed_call(organization)
+    assert [q["sql"].split()[0] for q in known.captured_queries] == ["SAVEPOINT", "INSERT", "WITH", "RELEASE"]
+    assert written_for(call) == ["Test hook"]
+    second = make_integration(receiver.url, events=["call.completed"], name="Second")
+    assert written_for(completed_call(organization)) == ["Second", "Test hook"]
+    # when: both go away, nothing is written, and the saves after ask first again, building nothing
+    Integration.objects.filter(pk__in=[first.pk, second.pk]).delete()
+    gone = completed_call(organization)
+    assert not Event.objects.filter(source_id=gone.pk).exists()
+    with django_assert_num_queries(4) as nobody:  # savepoint, the call, the cheap question, release
+        completed_call(organization)
+    assert [q["sql"].split()[0] for q in nobody.captured_queries] == ["SAVEPOINT", "INSERT", "SELECT", "RELEASE"]
+    # and a hook that comes back is found by the question
+    make_integration(receiver.url, events=["call.completed"], name="Third")
+    assert written_for(completed_call(organization)) == ["Third"]
