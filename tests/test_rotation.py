@@ -240,3 +240,24 @@ def test_a_typed_secret_is_answered_once_in_its_standard_webhooks_form(api, rece
     assert "standard_webhooks_secret" not in later and "secret" not in later
     renamed = api.patch(f"/api/integrations/{made.json()['id']}/", {"name": "CRM 2"}, format="json").json()
     assert "standard_webhooks_secret" not in renamed
+
+
+def test_one_rotation_at_a_time_so_no_receiver_s_secret_is_dropped(organization, make_integration, receiver, snippet, api):
+    # given: a rotation in progress (receivers not switched yet)
+    hook = make_integration(receiver.url, events=["call.completed"])
+    assert api.post(f"/api/integrations/{hook.id}/rotate-secret/", {}, format="json").status_code == 200
+    hook.refresh_from_db()
+    during = (hook.secret, hook.previous_secret)
+    # when: another rotation with an overlap is asked for, by the API and by the command
+    again = api.post(f"/api/integrations/{hook.id}/rotate-secret/", {}, format="json")
+    with pytest.raises(CommandError, match="already in progress"):
+        call_command("integration_secret_rotate", "--integration", str(hook.id))
+    # then: refused, nothing changed, and an untouched receiver still verifies
+    assert again.status_code == 409 and "already in progress" in again.json()["detail"]
+    hook.refresh_from_db()
+    assert (hook.secret, hook.previous_secret) == during
+    assert snippet.verifies(deliver_one(organization, receiver), OLD)
+    # but replacing at once (a leaked secret: no overlap) is always possible
+    replaced = api.post(f"/api/integrations/{hook.id}/rotate-secret/", {"overlap_hours": 0}, format="json").json()
+    assert replaced["secret_rotation"] is None
+    assert snippet.verifies(deliver_one(organization, receiver), replaced["secret"])

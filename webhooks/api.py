@@ -209,7 +209,7 @@ class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
 
     @extend_schema(
         request=RotateRequestSerializer,
-        responses={200: RotatedSerializer},
+        responses={200: RotatedSerializer, 409: OpenApiResponse(description="A rotation with an overlap is already in progress.")},
         description="Give the integration a new random signing secret, shown once in this answer (as typed "
         "and as `whsec_…` for Standard Webhooks libraries). The previous one stays valid for the overlap: "
         "webhook-signature carries both, X-InboundFlow-Signature stays on the previous one until "
@@ -219,9 +219,12 @@ class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
     def rotate_secret(self, request, pk=None):
         integration = self.get_object()
         hours = object_body(request, RotateRequestSerializer).get("overlap_hours")
-        new = rotation.integration_secret_rotate(
-            integration=integration, overlap_seconds=None if hours is None else hours * 3600
-        )
+        try:
+            new = rotation.integration_secret_rotate(
+                integration=integration, overlap_seconds=None if hours is None else hours * 3600
+            )
+        except rotation.RotationError as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
         return Response({**self.get_serializer(integration).data, **rotation.secret_shown(new)})
 
     @extend_schema(

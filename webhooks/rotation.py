@@ -8,12 +8,14 @@ WEBHOOKS_SECRET_OVERLAP (24 h). During that overlap:
   whole, so it stays on the OLD secret until the customer says "use the new secret now" (or the
   overlap ends). A receiver that has not been touched keeps verifying; one that checks both
   secrets during the change (the documented function called twice) verifies throughout.
-Typing a new secret by hand replaces it at once and ends any overlap.
+Typing a new secret by hand replaces it at once and ends any overlap. One rotation at a time: a
+second one with an overlap waits for the first to end (one without an overlap replaces at once).
 """
 import datetime as dt
 import secrets
 
 from django.db import transaction
+from django.utils import formats
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -45,6 +47,13 @@ def integration_secret_rotate(*, integration: Integration, overlap_seconds: floa
     now = timezone.now()
     with transaction.atomic():
         locked = Integration.objects.select_for_update().get(pk=integration.pk)
+        if overlap > 0 and locked.in_rotation(now.timestamp()):
+            # A third secret would drop one that receivers may still hold. Replacing it with no
+            # overlap (a leaked secret) stays possible.
+            raise RotationError(_(
+                "A rotation is already in progress until %(until)s: finish it first (use the new secret now, "
+                "or wait for its end), or rotate with no overlap."
+            ) % {"until": formats.date_format(timezone.localtime(locked.previous_secret_until), "DATETIME_FORMAT")})
         if locked.secret and overlap > 0:
             locked.previous_secret, locked.previous_secret_until = locked.secret, now + dt.timedelta(seconds=overlap)
             locked.documented_signs_with_previous = True

@@ -187,7 +187,11 @@ def _new_secret_shown_once(request: HttpRequest, integration: Integration) -> di
 @require_POST
 def integration_secret_rotate(request: HttpRequest, pk) -> HttpResponse:
     integration = _integration(request, pk)
-    new = rotation.integration_secret_rotate(integration=integration)
+    try:
+        new = rotation.integration_secret_rotate(integration=integration)
+    except rotation.RotationError as error:
+        messages.error(request, str(error))
+        return redirect(f"{reverse('webhooks:integration-detail', args=[integration.pk])}#signing-secret")
     request.session[NEW_SECRET_SESSION] = {"integration": str(integration.pk), **rotation.secret_shown(new)}
     return redirect(f"{reverse('webhooks:integration-detail', args=[integration.pk])}#signing-secret")
 

@@ -7,7 +7,7 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 
 from webhooks.models import Integration
-from webhooks.rotation import integration_secret_rotate, secret_shown
+from webhooks.rotation import RotationError, integration_secret_rotate, secret_shown
 
 
 class Command(BaseCommand):
@@ -35,7 +35,10 @@ class Command(BaseCommand):
         hours = options["overlap_hours"]
         if hours is not None and not 0 <= hours <= 24 * 30:
             raise CommandError(_("--overlap-hours must be between 0 and 720."))
-        new = integration_secret_rotate(integration=integration, overlap_seconds=None if hours is None else hours * 3600)
+        try:
+            new = integration_secret_rotate(integration=integration, overlap_seconds=None if hours is None else hours * 3600)
+        except RotationError as error:
+            raise CommandError(str(error))
         if integration.previous_secret_until:
             self.stdout.write(
                 _("The previous secret stays valid until %(until)s.")
