@@ -103,8 +103,12 @@ class _Reaper:
                 self._heap, self._pid = [], os.getpid()
                 self._thread = threading.Thread(target=self._run, name="webhooks-deadlines", daemon=True)
                 self._thread.start()
+            # Wake the thread only when this deadline comes first: it already sleeps until the
+            # earliest one (every attempt has the same length, so that is almost never).
+            earliest = not self._heap or deadline.expires < self._heap[0][0]
             heapq.heappush(self._heap, (deadline.expires, id(deadline), deadline))
-            self._condition.notify()
+            if earliest:
+                self._condition.notify()
 
     def _run(self) -> None:
         while True:
