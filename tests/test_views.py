@@ -291,3 +291,15 @@ def test_a_delivery_shows_the_headers_each_attempt_sent_signature_but_never_the_
     ):
         assert f"{name}: {received.headers[name]}" in page, name  # exactly what the receiver got
     assert "never-shown-secret" not in page
+
+
+def test_a_hook_without_a_secret_is_given_one_from_its_page_shown_once(browser, make_integration, receiver):
+    hook = make_integration(receiver.url, secret="")
+    page = browser.get(reverse("webhooks:integration-detail", args=[hook.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Générer un secret" in page and "data-confirm" not in page.split('id="signing-secret"')[1].split("</div>")[0]
+    shown = browser.post(reverse("webhooks:integration-secret-rotate", args=[hook.pk]), follow=True, HTTP_ACCEPT_LANGUAGE="fr")
+    hook.refresh_from_db()
+    assert hook.secret and not hook.previous_secret  # nothing to keep valid: it signs at once
+    assert hook.secret in shown.content.decode()
+    again = browser.get(reverse("webhooks:integration-detail", args=[hook.pk])).content.decode()
+    assert hook.secret not in again
