@@ -1,8 +1,6 @@
 """Every body fits the receiver our documentation tells customers to write: express.json() at its
 default 100 KB limit. Long texts give way (transcript first), flagged, with a link to the rest."""
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,35 +12,20 @@ from webhooks.models import Attempt, Delivery, Event
 from webhooks.payloads import ELLIPSIS, MAX_BODY_BYTES, delivery_body, fit_data
 
 from .conftest import completed_call
+from .helpers.node import NodeProgram
 
 NODE_DIR = Path(__file__).parent / "node"
 LONG = "Caller: my 2019 Honda Civic squeals when I brake — ça grince ! 🚗\n" * 3000  # ≈ 200 KB
 
 
-class ExpressReceiver:
+class ExpressReceiver(NodeProgram):
     """tests/node/express_receiver.js: the documented receiver, run by Node."""
 
     def __init__(self, secret: str):
-        node = shutil.which("node")
-        if node is None or not (NODE_DIR / "node_modules" / "express").exists():
-            pytest.fail("node and express are needed (scripts/test-deps installs them)")
-        self.process = subprocess.Popen(
-            [node, str(NODE_DIR / "express_receiver.js"), secret],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
-        )
-        first = self.process.stdout.readline()
-        if not first:
-            raise RuntimeError(f"express receiver did not start: {self.process.stderr.read()[-2000:]}")
-        self.url = f"http://127.0.0.1:{json.loads(first)['port']}/hook"
+        super().__init__(NODE_DIR / "express_receiver.js", secret)
+        self.url = f"http://127.0.0.1:{self.first['port']}/hook"
 
-    def next_request(self) -> dict:
-        line = self.process.stdout.readline()
-        assert line, f"the express receiver exited: {self.process.stderr.read()[-2000:]}"
-        return json.loads(line)
-
-    def close(self):
-        self.process.terminate()
-        self.process.wait(timeout=10)
+    next_request = NodeProgram.next_line
 
 
 @pytest.fixture

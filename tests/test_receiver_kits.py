@@ -2,10 +2,7 @@
 retries and redeliveries handled once, the largest body we send accepted, a replayed old
 delivery and a tampered one refused, a rotation verified with both secrets."""
 import json
-import shutil
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -17,34 +14,21 @@ from webhooks.models import Delivery
 from webhooks.payloads import MAX_BODY_BYTES
 
 from .conftest import ROOT, completed_call
+from .helpers.node import NodeProgram
+from .test_body_limit import LONG
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_broker")]
 
 NODE_KIT = ROOT / "examples" / "receivers" / "node"
-LONG = "Caller: my 2019 Honda Civic squeals when I brake — ça grince ! 🚗\n" * 3000  # ≈ 200 KB
 
 
-class NodeKit:
+class NodeKit(NodeProgram):
     """examples/receivers/node/server.js, run as its README says."""
 
     def __init__(self, secrets: str, tolerance: int = 300):
-        node = shutil.which("node")
-        if node is None or not (NODE_KIT / "node_modules" / "express").exists():
-            pytest.fail("node and the kit's packages are needed (scripts/test-deps installs them)")
         env = {"PATH": "/usr/bin:/bin", "INBOUNDFLOW_SECRETS": secrets, "PORT": "0", "TOLERANCE_SECONDS": str(tolerance)}
-        self.process = subprocess.Popen([node, "server.js"], cwd=NODE_KIT, env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True, encoding="utf-8")
-        first = self.next_line()
-        self.url = f"http://127.0.0.1:{first['listening']}/webhooks/inboundflow"
-
-    def next_line(self) -> dict:
-        line = self.process.stdout.readline()
-        assert line, f"the Node kit exited: {self.process.stderr.read()[-2000:]}"
-        return json.loads(line)
-
-    def close(self):
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        super().__init__(NODE_KIT / "server.js", env=env)
+        self.url = f"http://127.0.0.1:{self.first['listening']}/webhooks/inboundflow"
 
 
 @pytest.fixture

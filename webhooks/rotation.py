@@ -85,10 +85,9 @@ def secret_typed(integration: Integration, secret: str) -> None:
         integration.documented_signs_with_previous = False
 
 
-def rotation_view(integration: Integration, *, at: float | None = None) -> dict | None:
+def rotation_view(integration: Integration) -> dict | None:
     """What the dashboard and the API say of a rotation in progress (None when there is none)."""
-    at = timezone.now().timestamp() if at is None else at
-    if not integration.in_rotation(at):
+    if not integration.in_rotation(timezone.now().timestamp()):
         return None
     return {
         "previous_valid_until": integration.previous_secret_until,

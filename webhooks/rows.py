@@ -10,13 +10,14 @@ from django.db import connection, models
 # values of these types unchanged (psycopg2 adapts them; Django registers UUIDs), so the hot
 # paths pass them as they are and prepare only the rest: JSON, encrypted secrets, enum members,
 # naive times, and everything on SQLite.
+_NONE = type(None)
 _PASSED_AS_IS = {
-    models.IntegerField: (int,), models.PositiveIntegerField: (int,), models.PositiveSmallIntegerField: (int,),
-    models.SmallIntegerField: (int,), models.BigIntegerField: (int,), models.BooleanField: (bool,),
-    models.CharField: (str,), models.TextField: (str,), models.UUIDField: (uuid.UUID,),
-    models.DateTimeField: (dt.datetime,), models.ForeignKey: (uuid.UUID,),
+    models.IntegerField: (int, _NONE), models.PositiveIntegerField: (int, _NONE),
+    models.PositiveSmallIntegerField: (int, _NONE), models.SmallIntegerField: (int, _NONE),
+    models.BigIntegerField: (int, _NONE), models.BooleanField: (bool, _NONE), models.CharField: (str, _NONE),
+    models.TextField: (str, _NONE), models.UUIDField: (uuid.UUID, _NONE), models.DateTimeField: (dt.datetime, _NONE),
+    models.ForeignKey: (uuid.UUID, _NONE),
 }
-_PASSED_AS_IS = {kind: (*types, type(None)) for kind, types in _PASSED_AS_IS.items()}
 
 
 def _prepared(field, plain: tuple, value):

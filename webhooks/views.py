@@ -112,8 +112,8 @@ def integration_detail(request: HttpRequest, pk) -> HttpResponse:
     integration = get_object_or_404(_with_health(Integration.objects.all()), pk=pk, organization=_organization(request))
     _attach_health([integration])
     form = IntegrationForm(request.POST or None, instance=integration, organization=integration.organization)
+    before = integration.secret  # validating the form writes the typed one into the instance
     if request.method == "POST" and form.is_valid():
-        before = Integration.objects.get(pk=integration.pk).secret
         form.save()
         messages.success(request, _("Saved."))
         _show_typed_secret_once(request, integration, before=before)
@@ -183,6 +183,10 @@ def _new_secret_shown_once(request: HttpRequest, integration: Integration) -> di
     return shown
 
 
+def _to_signing_secret(integration: Integration) -> HttpResponse:
+    return redirect(f"{reverse('webhooks:integration-detail', args=[integration.pk])}#signing-secret")
+
+
 @login_required
 @require_POST
 def integration_secret_rotate(request: HttpRequest, pk) -> HttpResponse:
@@ -191,9 +195,9 @@ def integration_secret_rotate(request: HttpRequest, pk) -> HttpResponse:
         new = rotation.integration_secret_rotate(integration=integration)
     except rotation.RotationError as error:
         messages.error(request, str(error))
-        return redirect(f"{reverse('webhooks:integration-detail', args=[integration.pk])}#signing-secret")
+        return _to_signing_secret(integration)
     request.session[NEW_SECRET_SESSION] = {"integration": str(integration.pk), **rotation.secret_shown(new)}
-    return redirect(f"{reverse('webhooks:integration-detail', args=[integration.pk])}#signing-secret")
+    return _to_signing_secret(integration)
 
 
 @login_required
@@ -206,7 +210,7 @@ def integration_secret_use_new(request: HttpRequest, pk) -> HttpResponse:
         messages.error(request, str(error))
     else:
         messages.success(request, _("X-InboundFlow-Signature is now made with the new secret."))
-    return redirect(f"{reverse('webhooks:integration-detail', args=[integration.pk])}#signing-secret")
+    return _to_signing_secret(integration)
 
 
 @login_required
