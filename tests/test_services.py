@@ -2,7 +2,8 @@
 import datetime as dt
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from inboundflow.models import Appointment, Call, Lead
@@ -304,7 +305,7 @@ def test_subscriptions_that_come_and_go_are_followed_save_by_save(organization, 
     # then: the next saves of this organization write in one statement, and see a new hook at once
     with django_assert_num_queries(4) as known:  # savepoint, the call, one statement for the event, release
         call = completed_call(organization)
-    assert [q["sql"].split()[0] for q in known.captured_queries] == ["SAVEPOINT", "INSERT", "WITH", "RELEASE"]
+    assert [q["sql"].split()[0] for q in known.captured_queries] == ["SAVEPOINT", "INSERT", "EXECUTE", "RELEASE"]
     assert written_for(call) == ["Test hook"]
     second = make_integration(receiver.url, events=["call.completed"], name="Second")
     assert written_for(completed_call(organization)) == ["Second", "Test hook"]
@@ -318,3 +319,48 @@ def test_subscriptions_that_come_and_go_are_followed_save_by_save(organization, 
     # and a hook that comes back is found by the question
     make_integration(receiver.url, events=["call.completed"], name="Third")
     assert written_for(completed_call(organization)) == ["Third"]
+
+
+def _prepared_here() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        return [name for (name,) in cursor.fetchall()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_emit_statement_is_prepared_once_per_connection_and_again_on_a_new_one(organization, make_integration, receiver):
+    make_integration(receiver.url, events=["call.completed"])
+    completed_call(organization)  # asks who subscribes, then prepares and runs
+    assert _prepared_here() == ["webhooks_emit"]
+    with CaptureQueriesContext(connection) as saved:
+        completed_call(organization)
+    assert [q["sql"].split()[0] for q in saved.captured_queries] == ["BEGIN", "INSERT", "EXECUTE", "COMMIT"]
+    # a rolled-back save leaves the statement prepared for the next one
+    with pytest.raises(RuntimeError), transaction.atomic():
+        completed_call(organization)
+        raise RuntimeError
+    # when: the connection is replaced (CONN_MAX_AGE, a restarted database)
+    connection.close()
+    assert _prepared_here() == []
+    second = completed_call(organization)
+    assert _prepared_here() == ["webhooks_emit"]
+    assert Delivery.objects.filter(event__source_id=second.pk).count() == 1
+    assert Event.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_behind_a_transaction_pooler_the_emit_statement_is_sent_whole(organization, make_integration, receiver):
+    # PgBouncer in transaction mode may run each transaction on another server connection:
+    # Django's DISABLE_SERVER_SIDE_CURSORS is how a deployment says it sits behind one.
+    connection.close()
+    connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
+    try:
+        make_integration(receiver.url, events=["call.completed"])
+        completed_call(organization)
+        with CaptureQueriesContext(connection) as saved:
+            call = completed_call(organization)
+        assert [q["sql"].split()[0] for q in saved.captured_queries] == ["BEGIN", "INSERT", "WITH", "COMMIT"]
+        assert _prepared_here() == []
+        assert Delivery.objects.filter(event__source_id=call.pk).count() == 1
+    finally:
+        del connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"]

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import uuid
+import weakref
 from functools import partial
 
 from django.db import connection, transaction
@@ -123,14 +124,42 @@ RETURNING integration_id, status
 """
 
 
+# Planning that statement costs as much as running it, on every save: each connection prepares
+# it once (a prepared statement outlives a rollback, and a new connection prepares again).
+# Behind a pooler in transaction mode (PgBouncer: Django's DISABLE_SERVER_SIDE_CURSORS says so)
+# the next transaction may run on another server connection, so it is sent whole.
+_EMIT_PARAMETERS = (
+    ("organization", "uuid"), ("types", "jsonb"), ("id", "uuid"), ("type", "varchar"),
+    ("now", "timestamptz"), ("data", "text"), ("source", "uuid"),
+)
+
+
+def _numbered(sql: str) -> str:
+    for number, (name, _kind) in enumerate(_EMIT_PARAMETERS, start=1):
+        sql = sql.replace(f"%({name})s", f"${number}")
+    return sql
+
+
+_EMIT_PREPARE = f"PREPARE webhooks_emit ({', '.join(kind for _name, kind in _EMIT_PARAMETERS)}) AS {_numbered(_EMIT_SQL)}"
+_EMIT_EXECUTE = "EXECUTE webhooks_emit ({})".format(", ".join(["%s"] * len(_EMIT_PARAMETERS)))
+_PREPARED_ON = weakref.WeakSet()  # the driver's connections that hold webhooks_emit
+
+
 def _emit_in_one_statement(event_type: str, source) -> Event | None:
     now = timezone.now()
     event = _new_event(event_type, source, now)
+    values = {
+        "organization": source.organization_id, "types": json.dumps([event_type]), "id": event.id,
+        "type": event_type, "now": now, "data": event.data, "source": source.pk,
+    }
     with connection.cursor() as cursor:
-        cursor.execute(_EMIT_SQL, {
-            "organization": source.organization_id, "types": json.dumps([event_type]), "id": event.id,
-            "type": event_type, "now": now, "data": event.data, "source": source.pk,
-        })
+        if connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+            cursor.execute(_EMIT_SQL, values)
+        else:
+            if connection.connection not in _PREPARED_ON:
+                cursor.execute(_EMIT_PREPARE)
+                _PREPARED_ON.add(connection.connection)
+            cursor.execute(_EMIT_EXECUTE, [values[name] for name, _kind in _EMIT_PARAMETERS])
         written = cursor.fetchall()
     if not written:  # already emitted (or its subscribers went away meanwhile)
         logger.info("%s for %s was already emitted", event_type, source.pk)
