@@ -71,3 +71,42 @@ def test_workers_wait_for_migrations(empty_database):
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env,
                    check=True, capture_output=True, timeout=120)
     assert _wait_for_migrations(empty_database).returncode == 0
+
+
+# The production settings the README's "Production" section documents, nothing else.
+PRODUCTION_ENV = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": "a-production-key-of-fifty-characters-or-more-0123456789abcdefghij",
+    "DJANGO_ALLOWED_HOSTS": "hooks.example.com",
+    "DJANGO_HTTPS": "true",
+    "DJANGO_SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+    "WEBHOOKS_SECRET_KEYS": "4XcFFIhkkXyPon2wUNpWqGqcmP2hLXP6aHdy__aRjX8=",
+    "WEBHOOKS_PUBLIC_URL": "https://hooks.example.com",
+}
+
+
+def _check_deploy(**env_overrides) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "WEBHOOKS_"))}
+    env.update(PRODUCTION_ENV, DJANGO_SETTINGS_MODULE="inboundflow.settings", **env_overrides)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_in_production_settings():
+    checked = _check_deploy()
+    assert checked.returncode == 0, checked.stderr
+    assert "System check identified no issues" in checked.stdout
+
+
+def test_check_deploy_says_what_plain_http_leaves_open():
+    checked = _check_deploy(DJANGO_HTTPS="false")
+    assert checked.returncode != 0
+    for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert warning in checked.stderr
+
+
+def test_compose_checks_readiness_of_the_web_service():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert "/readyz" in " ".join(services["web"]["healthcheck"]["test"])

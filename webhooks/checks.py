@@ -1,4 +1,6 @@
 """System checks: refuse to start with settings that would lose or stall deliveries."""
+import ipaddress
+
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
@@ -26,6 +28,21 @@ def webhook_settings_check(app_configs, **kwargs):
         )
     if setting("DISABLE_AFTER") < 1:
         errors.append(Error("WEBHOOKS_DISABLE_AFTER must be at least 1.", id="webhooks.E004"))
+    if setting("READY_SWEEP_AGE") < 2 * setting("SWEEP_INTERVAL"):
+        errors.append(
+            Error(
+                "WEBHOOKS_READY_SWEEP_AGE must be at least twice WEBHOOKS_SWEEP_INTERVAL, or /readyz would "
+                "fail between two sweeps.",
+                id="webhooks.E005",
+            )
+        )
+    for network in setting("METRICS_NETWORKS"):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            errors.append(
+                Error(f"WEBHOOKS_METRICS_NETWORKS: {network!r} is not a network (write 10.0.0.0/8 or 127.0.0.1).", id="webhooks.E006")
+            )
     if not settings.DEBUG and not setting("SECRET_KEYS"):
         errors.append(
             Warning(

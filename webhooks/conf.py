@@ -64,7 +64,16 @@ DEFAULTS: dict[str, Any] = {
     # Where customers reach this InboundFlow (its API), for links inside payloads: a body cut to
     # fit 100 KB links to the full text at {PUBLIC_URL}/api/calls/<call_id>/.
     "PUBLIC_URL": "http://localhost:8000",
+    # /metrics is closed unless one of these is set: a token to send as `Authorization: Bearer`,
+    # and/or the networks (CIDR, comma-separated) whose addresses may scrape. Both: both needed.
+    "METRICS_TOKEN": "",
+    "METRICS_NETWORKS": [],
+    # /readyz fails when no sweep has run for this many seconds (beat or every worker is down).
+    "READY_SWEEP_AGE": 60.0,
 }
+
+# List settings of text (the others are lists of seconds).
+_TEXT_LISTS = {"SECRET_KEYS", "METRICS_NETWORKS"}
 
 
 def setting(name: str) -> Any:
@@ -84,7 +93,7 @@ def from_environment(env) -> dict[str, Any]:
             values[key] = env.float(key, default=default)
         elif isinstance(default, str):
             values[key] = env.str(key, default=default)
-        elif name == "SECRET_KEYS":
+        elif name in _TEXT_LISTS:
             values[key] = env.list(key, default=default)
         else:
             values[key] = env.list(key, cast=float, default=default)

@@ -24,7 +24,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import alerts, rows, transport
+from . import alerts, metrics, rows, transport
 from .conf import setting
 from .kinds import masked_url
 from .models import Alert, Attempt, Delivery, Event, Integration
@@ -217,7 +217,7 @@ def _outcome(delivery: Delivery, result: transport.TransportResult, now: dt.date
 
 
 def _record(results: list, now: dt.datetime) -> list[Attempt]:
-    attempts, succeeded, changed, bells = [], [], [], []
+    attempts, succeeded, changed, bells, counted = [], [], [], [], []
     per_integration: dict = {}
     for delivery, result, started_at, headers in results:
         outcome = _outcome(delivery, result, now)
@@ -256,6 +256,10 @@ def _record(results: list, now: dt.datetime) -> list[Attempt]:
             changed.append(delivery)
         if not delivery.event.is_test:
             per_integration.setdefault(delivery.integration, []).append((result, outcome))
+        counted.append((
+            attempts[-1].error_class, result.duration_ms / 1000,
+            _FINAL.get(outcome.verdict), delivery.event.event_type, delivery.event.is_test,
+        ))
     with transaction.atomic():
         insert_rows(Attempt, _ATTEMPT_FIELDS, attempts)
         if succeeded:
@@ -268,8 +272,11 @@ def _record(results: list, now: dt.datetime) -> list[Attempt]:
             _update_integration(integration, outcomes, now=now)
         for integration_id, delay in bells:
             transaction.on_commit(partial(ring, [integration_id], countdown=delay, force=True), robust=True)
+        metrics.add(metrics.attempts_counted(counted))  # last: it takes no lock before a row above
     return attempts
 
+
+_FINAL = {Verdict.SUCCEEDED: "succeeded", Verdict.FAILED: "failed"}  # a delivery's outcome, for /metrics
 
 _ATTEMPT_FIELDS = (
     "delivery_id", "number", "started_at", "duration_ms", "succeeded", "status_code", "error_class",
@@ -643,6 +650,7 @@ def sweep(*, limit: int = 1000) -> int:
         Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(enqueued_at=now)
         integrations = sorted({integration_id for _, integration_id in rows}, key=str)
         transaction.on_commit(partial(ring, integrations, force=True), robust=True)
+        metrics.sweep_counted(len(rows))
     if rows:
         logger.info("sweep found %s due deliveries in %s integrations", len(rows), len(integrations))
     for alert_id in alerts.alerts_unsent(now=now):  # e-mails an SMTP or broker outage held back

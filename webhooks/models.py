@@ -210,6 +210,8 @@ class Delivery(models.Model):
             ),
             # A drain's claim (integration, pending, due first); held counts; cascades.
             models.Index(fields=["integration", "status", "next_attempt_at"], name="delivery_hook_due_idx"),
+            # /metrics counts held deliveries of all integrations at every scrape (held are few).
+            models.Index(fields=["integration"], condition=Q(status="held"), name="delivery_held_idx"),
         ]
 
     def __str__(self) -> str:
@@ -302,3 +304,19 @@ class ApiKey(AbstractAPIKey):
     class Meta(AbstractAPIKey.Meta):
         verbose_name = _("API key")
         verbose_name_plural = _("API keys")
+
+
+class MetricCount(models.Model):
+    """One process group's share of a Prometheus counter (webhooks/metrics.py): written in the
+    transaction that records what it counts, summed over shares by /metrics."""
+
+    name = models.CharField(max_length=80)
+    labels = models.CharField(max_length=200, blank=True)  # canonical JSON of the label values
+    shard = models.PositiveSmallIntegerField()
+    value = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "labels", "shard"], name="metric_count_once")]
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.labels} [{self.shard}] = {self.value}"
