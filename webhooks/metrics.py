@@ -174,8 +174,11 @@ def collect():
     )
 
 
-def exposition() -> tuple[bytes, str]:
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+def exposition(accept: str) -> tuple[bytes, str]:
+    """The page and its content type, in the format the scraper asks for (`Accept`): Prometheus'
+    text format 0.0.4 unless it asks for another that prometheus-client writes."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.exposition import choose_encoder
 
     class _Collector:
         def collect(self):
@@ -183,7 +186,8 @@ def exposition() -> tuple[bytes, str]:
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector())
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    encoder, content_type = choose_encoder(accept)
+    return encoder(registry), content_type
 
 
 def sweep_age_allowed() -> dt.timedelta:

@@ -101,7 +101,7 @@ def metrics(request) -> HttpResponse:
             return response
     from .metrics import exposition
 
-    body, content_type = exposition()
+    body, content_type = exposition(request.META.get("HTTP_ACCEPT", ""))
     return HttpResponse(body, content_type=content_type)
 
 
