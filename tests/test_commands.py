@@ -81,8 +81,8 @@ def test_all(organization, other_organization, disabled):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--integration", str(uuid.uuid4())], "No integration with id"),
-        (["--integration", "nope"], "not a valid integration id"),
+        (["--integration", str(uuid.uuid4())], "No integration has the id"),
+        (["--integration", "nope"], "is not an integration id"),
         (["--organization", str(uuid.uuid4())], "No organization with id"),
     ],
 )

@@ -175,6 +175,27 @@ class EnableRequestSerializer(serializers.Serializer):
     send_held = serializers.BooleanField(required=False, default=False)
 
 
+class ReplayRequestSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(
+        help_text="Deliveries created from this time on (ISO 8601; UTC unless it says otherwise), "
+        "within the retention (WEBHOOKS_RETENTION_DAYS, 30 days).",
+    )
+    dry_run = serializers.BooleanField(required=False, default=False, help_text="Only count; send nothing.")
+
+    def validate_since(self, value):
+        try:
+            return services.replay_since_checked(value)
+        except services.ServiceError as error:
+            raise ValidationError(str(error))
+
+
+class ReplaySerializer(serializers.Serializer):
+    since = serializers.DateTimeField()
+    dry_run = serializers.BooleanField()
+    failed = serializers.IntegerField(help_text="Failed deliveries sent again (or that would be).")
+    held = serializers.IntegerField(help_text="Held deliveries sent again (or that would be).")
+
+
 class RotatedSerializer(IntegrationSerializer):
     secret = serializers.CharField(help_text="The new secret, as a receiver is given it. Shown only here.")
     standard_webhooks_secret = serializers.CharField(help_text="The same secret as Standard Webhooks and Svix libraries take it.")
@@ -259,6 +280,23 @@ class IntegrationViewSet(OrganizationScoped, viewsets.ModelViewSet):
         integration = self.get_object()
         services.integration_disable(integration=integration, by=request.user.get_username())
         return Response(self.get_serializer(integration).data)
+
+    @extend_schema(
+        request=ReplayRequestSerializer,
+        responses={200: ReplaySerializer, 409: OpenApiResponse(description="The integration is disabled.")},
+        description="Send again what failed or was held since a time (tests excepted): the same delivery_ids "
+        "and bodies, each a new round of attempts, paced by the endpoint's concurrency like any delivery. "
+        "With dry_run, only count.",
+    )
+    @action(detail=True, methods=["post"])
+    def replay(self, request, pk=None):
+        integration = self.get_object()
+        asked = object_body(request, ReplayRequestSerializer)
+        try:
+            counts = services.integration_replay(integration=integration, since=asked["since"], dry_run=asked["dry_run"])
+        except services.IntegrationDisabledError as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
+        return Response(ReplaySerializer({**asked, **counts}).data)
 
 
 class DeliveryViewSet(OrganizationScoped, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -116,6 +116,24 @@ class DeliveryFilterForm(forms.Form):
         return deliveries
 
 
+class ReplayForm(forms.Form):
+    """"Send again since": a time in the organization's time zone, within the retention."""
+
+    prefix = "replay"
+    since = forms.DateTimeField(
+        label=_("Since"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def clean_since(self):
+        from .services import ServiceError, replay_since_checked  # services import forms' neighbours
+
+        try:
+            return replay_since_checked(self.cleaned_data["since"])
+        except ServiceError as error:
+            raise forms.ValidationError(str(error))
+
+
 def _lengths_checked_by_the_server(form: forms.Form) -> None:
     """A browser silently cuts what is pasted past `maxlength`, and a cut URL is another URL:
     the server checks the length and says so instead."""

@@ -11,7 +11,7 @@ import weakref
 from functools import partial
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -297,6 +297,60 @@ def integration_release_held(*, integration: Integration) -> int:
         if ids:
             _ring_after_commit([integration.pk], force=True)
     return len(ids)
+
+
+def replay_since_checked(since: dt.datetime, *, now: dt.datetime | None = None) -> dt.datetime:
+    """`since` if deliveries from then on are still kept; otherwise says what may be asked."""
+    now = now or timezone.now()
+    if timezone.is_naive(since):
+        raise ServiceError(_("Give the time with its time zone, for example 2026-11-27T14:00:00+01:00."))
+    if since > now:
+        raise ServiceError(_("This time is in the future: nothing can have failed since."))
+    kept_from = now - dt.timedelta(days=setting("RETENTION_DAYS"))
+    if since < kept_from:
+        raise ServiceError(
+            _("Deliveries are kept %(days)s days: choose a time after %(oldest)s (UTC).")
+            % {"days": setting("RETENTION_DAYS"), "oldest": kept_from.strftime("%Y-%m-%d %H:%M")}
+        )
+    return since
+
+
+class IntegrationDisabledError(ServiceError):
+    """The action would only hold what it sends: the integration must be enabled first."""
+
+
+def integration_replay(*, integration: Integration, since: dt.datetime, dry_run: bool = False) -> dict[str, int]:
+    """Send again what failed or was held since `since` (deliveries created from then on, tests
+    excepted): the same delivery_ids and bodies, each a new round of attempts, recorded as new
+    attempts. They go through the engine like any other due delivery, so the endpoint's
+    concurrency holds whatever their number. `dry_run` only counts. Returns
+    {"failed": n, "held": m} — what was (or would be) sent again."""
+    now = timezone.now()
+    replay_since_checked(since, now=now)
+    if not dry_run and not integration.is_active:
+        raise IntegrationDisabledError(_("The integration is disabled: re-enable it first."))
+    def chosen():
+        return Delivery.objects.filter(
+            integration=integration, status__in=[Status.FAILED, Status.HELD], created_at__gte=since,
+            event__is_test=False,
+        )
+
+    with transaction.atomic():
+        if not dry_run:  # what is counted is what is sent: nobody changes these rows meanwhile
+            list(chosen().select_for_update(of=("self",)).values_list("pk"))
+        counts = {"failed": 0, "held": 0}
+        for status, number in chosen().values_list("status").annotate(number=Count("pk")).order_by():
+            counts[status] = number
+        if not dry_run and any(counts.values()):
+            chosen().update(
+                status=Status.PENDING, round_start=F("attempts"), next_attempt_at=now, enqueued_at=now,
+                completed_at=None, locked_until=None,
+            )
+            _ring_after_commit([integration.pk], force=True)
+    if not dry_run:
+        logger.info("integration %s: %s failed and %s held deliveries since %s sent again",
+                    integration.pk, counts["failed"], counts["held"], since.isoformat())
+    return counts
 
 
 def integration_enable(*, integration: Integration, send_held: bool = False) -> int:

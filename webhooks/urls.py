@@ -13,6 +13,7 @@ urlpatterns = [
     path("<uuid:pk>/enable/", views.integration_enable, name="integration-enable"),
     path("<uuid:pk>/disable/", views.integration_disable, name="integration-disable"),
     path("<uuid:pk>/send-held/", views.integration_send_held, name="integration-send-held"),
+    path("<uuid:pk>/replay/", views.integration_replay, name="integration-replay"),
     path("<uuid:pk>/delete/", views.integration_delete, name="integration-delete"),
     path("<uuid:pk>/secret/rotate/", views.integration_secret_rotate, name="integration-secret-rotate"),
     path("<uuid:pk>/secret/use-new/", views.integration_secret_use_new, name="integration-secret-use-new"),

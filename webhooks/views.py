@@ -20,7 +20,7 @@ from inboundflow.models import Appointment, Call, Lead
 from . import alerts, api_keys, rotation, services
 from .conf import setting
 from .events import EventType
-from .forms import ApiKeyForm, DeliveryFilterForm, EnableForm, IntegrationForm, TestEventForm
+from .forms import ApiKeyForm, DeliveryFilterForm, EnableForm, IntegrationForm, ReplayForm, TestEventForm
 from .health import OUTCOMES, integration_hourly, integrations_health
 from .kinds import KINDS, kind_info
 from .models import Alert, ApiKey, Delivery, Integration
@@ -135,6 +135,7 @@ def integration_detail(request: HttpRequest, pk) -> HttpResponse:
         "event_types": EventType.choices,
         "rotation": rotation.rotation_view(integration),
     }
+    context.update(_replay_counted(request, integration))
     if request.GET.get("fragment") == "live":
         return render(request, "webhooks/_integration_live.html", context)
     context["new_secret"] = _new_secret_shown_once(request, integration)  # never spent by a refresh
@@ -241,6 +242,42 @@ def integration_send_held(request: HttpRequest, pk) -> HttpResponse:
         messages.success(request, ngettext(
             "%(count)d held delivery is on its way.", "%(count)d held deliveries are on their way.", released
         ) % {"count": released})
+    return redirect("webhooks:integration-detail", pk=integration.pk)
+
+
+def _replay_counted(request: HttpRequest, integration: Integration) -> dict:
+    """The "send again since" card: its form, and once a time is given, what it would send."""
+    if "replay-since" not in request.GET:
+        since = timezone.localtime() - dt.timedelta(days=1)
+        return {"replay": ReplayForm(initial={"since": since.replace(second=0, microsecond=0)}), "replay_counts": None}
+    form = ReplayForm(request.GET)
+    if not form.is_valid():
+        return {"replay": form, "replay_counts": None}
+    counts = services.integration_replay(integration=integration, since=form.cleaned_data["since"], dry_run=True)
+    return {"replay": form, "replay_counts": {**counts, "total": counts["failed"] + counts["held"]}}
+
+
+@login_required
+@require_POST
+def integration_replay(request: HttpRequest, pk) -> HttpResponse:
+    integration = _integration(request, pk)
+    form = ReplayForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors["since"]))
+        return redirect("webhooks:integration-detail", pk=integration.pk)
+    try:
+        counts = services.integration_replay(integration=integration, since=form.cleaned_data["since"])
+    except services.ServiceError as error:
+        messages.error(request, str(error))
+    else:
+        total = counts["failed"] + counts["held"]
+        if total:
+            messages.success(request, ngettext(
+                "%(count)d delivery is on its way again, with its delivery_id.",
+                "%(count)d deliveries are on their way again, each with its delivery_id.", total,
+            ) % {"count": total})
+        else:
+            messages.info(request, _("Nothing failed or was held since then."))
     return redirect("webhooks:integration-detail", pk=integration.pk)
 
 

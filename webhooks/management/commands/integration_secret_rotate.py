@@ -1,12 +1,10 @@
 """Rotate an integration's signing secret, for operators (a leaked secret, a customer's request):
 the new secret on the last two lines, as typed and as `whsec_…`."""
-import uuid
-
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import formats
 from django.utils.translation import gettext as _
 
-from webhooks.models import Integration
+from webhooks.management.arguments import integration_given
 from webhooks.rotation import RotationError, integration_secret_rotate, secret_shown
 
 
@@ -25,13 +23,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        try:
-            integration_id = uuid.UUID(options["integration"].strip())
-        except ValueError:
-            raise CommandError(_("“%(value)s” is not an integration id (a UUID).") % {"value": options["integration"]})
-        integration = Integration.objects.filter(pk=integration_id).first()
-        if integration is None:
-            raise CommandError(_("No integration has the id %(id)s.") % {"id": integration_id})
+        integration = integration_given(options["integration"])
         hours = options["overlap_hours"]
         if hours is not None and not 0 <= hours <= 24 * 30:
             raise CommandError(_("--overlap-hours must be between 0 and 720."))

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 
 from inboundflow.models import Organization
 from webhooks import services
+from webhooks.management.arguments import integration_given
 from webhooks.models import Delivery, Integration
 
 
@@ -30,9 +31,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         integrations = Integration.objects.select_related("organization").order_by("organization__name", "name")
         if options["integration"]:
-            integrations = integrations.filter(pk=_uuid(options["integration"], _("integration")))
-            if not integrations.exists():
-                raise CommandError(_("No integration with id %(id)s.") % {"id": options["integration"]})
+            integrations = integrations.filter(pk=integration_given(options["integration"]).pk)
         elif options["organization"]:
             organization_id = _uuid(options["organization"], _("organization"))
             if not Organization.objects.filter(pk=organization_id).exists():
