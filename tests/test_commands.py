@@ -96,7 +96,7 @@ def test_unknown_id_exits_non_zero_from_the_shell():
         [sys.executable, "manage.py", "webhooks_reenable", "--integration", "nope"],
         capture_output=True, text=True, env={**os.environ, "DJANGO_SETTINGS_MODULE": "inboundflow.settings_test"},
     )
-    assert result.returncode != 0 and "not a valid integration id" in result.stderr
+    assert result.returncode != 0 and "is not an integration id" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -154,4 +154,4 @@ def test_commands_speak_the_configured_language(organization, disabled):
         with pytest.raises(CommandError) as caught:
             run("--integration", "not-a-uuid")
     assert f"({hook.pk}) de Main Street Auto réactivée [était : Disabled automatically]" in output
-    assert "'not-a-uuid' n'est pas un identifiant valide d'intégration (UUID attendu)." in str(caught.value)
+    assert "« not-a-uuid » n'est pas un identifiant d'intégration (un UUID)." in str(caught.value)
