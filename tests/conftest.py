@@ -22,6 +22,7 @@ from webhooks.devtools.receiver import Receiver
 from webhooks.events import EventType
 from webhooks.models import Integration
 
+from .helpers.servers import RedisServer
 from .helpers.smtp import SMTPInbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -228,3 +229,13 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
         worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def spare_redis(tmp_path):
+    """A redis-server of the test's own, on a spare port: stop it, start it again."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    if server.process.poll() is None:
+        server.stop()

@@ -3,7 +3,6 @@ SIGKILLed mid-delivery, PostgreSQL connections dropped, and concurrent writers."
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,55 +21,6 @@ from webhooks.models import Attempt, Delivery, Event, Integration
 from .conftest import ROOT, WorkerProcess, completed_call, wait_until, worker_database_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisServer:
-    """A redis-server this test starts on a spare port, and can stop and start again."""
-
-    def __init__(self, directory):
-        self.port = free_port()
-        self.directory = directory
-        self.process = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port)
-        assert wait_until(lambda: _pings(client), timeout=10), "redis-server did not start"
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """SIGTERM: Redis shuts down cleanly; SIGKILL: it vanishes, sockets reset, as in a crash."""
-        self.process.send_signal(sig)
-        self.process.wait(timeout=10)
-
-
-def _pings(client) -> bool:
-    try:
-        return client.ping()
-    except redis.ConnectionError:
-        return False
-
-
-@pytest.fixture
-def spare_redis(tmp_path):
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    if server.process.poll() is None:
-        server.stop()
 
 
 def start_saving(organization, count: int, label: str, broker_url: str, stderr=subprocess.PIPE, pause: float = 0.0) -> subprocess.Popen:

@@ -19,7 +19,7 @@ from webhooks.devtools.receiver import Receiver, always
 from webhooks.models import Attempt, Delivery, MetricCount
 
 from .conftest import ROOT, WorkerProcess, completed_call, wait_until, worker_database_url
-from .test_faults import free_port, spare_redis  # noqa: F401 - a fixture
+from .helpers.servers import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -213,7 +213,7 @@ class WebProcess:
 
 
 @pytest.mark.integration
-def test_readiness_follows_the_database_the_broker_and_the_sweeps(tmp_path, spare_redis):  # noqa: F811
+def test_readiness_follows_the_database_the_broker_and_the_sweeps(tmp_path, spare_redis):
     env = {"CELERY_BROKER_URL": spare_redis.url, "WEBHOOKS_READY_SWEEP_AGE": "3"}
     web = WebProcess(tmp_path / "web.log", **env)
     worker = None

@@ -11,7 +11,6 @@ Each process adds to its own share of a counter (`shard`), so that two workers r
 once never wait for each other's row; `/metrics` sums the shares. Gauges (backlog, held,
 disabled) are read from the tables themselves at scrape time.
 """
-import datetime as dt
 import json
 import os
 import time
@@ -19,7 +18,6 @@ import time
 from django.db import connection
 from django.utils import timezone
 
-from .conf import setting
 from .models import Delivery, Integration, MetricCount
 
 SHARDS = 16
@@ -94,8 +92,7 @@ def sweep_counted(found: int) -> None:
 
 def last_sweep_at() -> float | None:
     """When a sweep last ran (seconds since the epoch), on any host; None if none ever did."""
-    row = MetricCount.objects.filter(name=SWEEP_LAST).values_list("value", flat=True).first()
-    return row
+    return MetricCount.objects.filter(name=SWEEP_LAST).values_list("value", flat=True).first()
 
 
 # --- Reading ---------------------------------------------------------------------------------
@@ -188,7 +185,3 @@ def exposition(accept: str) -> tuple[bytes, str]:
     registry.register(_Collector())
     encoder, content_type = choose_encoder(accept)
     return encoder(registry), content_type
-
-
-def sweep_age_allowed() -> dt.timedelta:
-    return dt.timedelta(seconds=setting("READY_SWEEP_AGE"))

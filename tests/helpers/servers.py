@@ -1,7 +1,11 @@
 """Raw TCP servers on 127.0.0.1 whose behaviour a test writes as a function of the connection."""
+import signal
 import socket
+import subprocess
 import threading
 import time
+
+import redis
 
 
 class RawServer:
@@ -56,3 +60,46 @@ def trickling(payload: bytes, interval: float):
             time.sleep(interval)
 
     return handle
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server a test starts on a spare port, and can stop and start again."""
+
+    def __init__(self, directory):
+        self.port = free_port()
+        self.directory = directory
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while not _pings(client):
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """SIGTERM: Redis shuts down cleanly; SIGKILL: it vanishes, sockets reset, as in a crash."""
+        self.process.send_signal(sig)
+        self.process.wait(timeout=10)
+
+
+def _pings(client) -> bool:
+    try:
+        return client.ping()
+    except redis.ConnectionError:
+        return False
