@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from inboundflow.models import Call
 
-from . import api_schema, catalog, platforms, rotation, services  # noqa: F401 (api_schema registers the key scheme)
+from . import api_schema, catalog, pacing, platforms, rotation, services  # noqa: F401 (api_schema registers the key scheme)
 from .api_errors import object_body
 from .events import EventType, in_catalogue_order
 from .models import DUPLICATE_SUBSCRIPTION, Attempt, Delivery, Integration
@@ -49,18 +49,31 @@ class IntegrationSerializer(serializers.ModelSerializer):
     )
     has_secret = serializers.SerializerMethodField()
     secret_rotation = serializers.SerializerMethodField()
+    effective_max_per_second = serializers.SerializerMethodField(
+        help_text="The rate the engine holds this integration to: max_per_second, or the platform's default."
+    )
 
     class Meta:
         model = Integration
         fields = [
             "id", "kind", "origin", "name", "target_url", "secret", "has_secret", "secret_rotation", "event_types", "state",
+            "max_per_second", "effective_max_per_second", "paused_until",
             "disabled_reason", "disabled_cause", "disabled_at", "consecutive_failures", "last_success_at",
             "last_failure_at", "last_error", "created_at", "updated_at",
         ]
         read_only_fields = [
-            "origin", "state", "disabled_reason", "disabled_cause", "disabled_at", "consecutive_failures", "last_success_at",
-            "last_failure_at", "last_error", "created_at", "updated_at",
+            "origin", "state", "paused_until", "disabled_reason", "disabled_cause", "disabled_at", "consecutive_failures",
+            "last_success_at", "last_failure_at", "last_error", "created_at", "updated_at",
         ]
+        extra_kwargs = {
+            "max_per_second": {"help_text": "Requests per second at most, by all workers together (0.1–1000); null: "
+                               "the platform's default (Zapier and Make 25/s), none for a custom endpoint."},
+            "paused_until": {"help_text": "A 429 or 503 with Retry-After pauses the integration until then."},
+        }
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_effective_max_per_second(self, integration: Integration) -> float | None:
+        return pacing.rate_of(integration)
 
     def get_has_secret(self, integration: Integration) -> bool:
         return bool(integration.secret)

@@ -24,12 +24,12 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import alerts, metrics, rows, transport
+from . import alerts, metrics, pacing, rows, transport
 from .conf import setting
 from .kinds import masked_url
 from .models import Alert, Attempt, Delivery, Event, Integration
 from .payloads import delivery_body
-from .retry import Outcome, Verdict, decide
+from .retry import Outcome, Verdict, decide, parse_retry_after
 from .rows import insert_rows
 from .signing import signature_for_payload, standard_signature
 
@@ -330,6 +330,11 @@ def _update_integration(integration: Integration, outcomes: list, *, now: dt.dat
             continue
         last_failure = result
         locked.last_failure_at, locked.last_error = now, (result.error_message or result.error_class)[:500]
+        if result.status_code in (429, 503):  # "slow down": the whole integration waits, as asked
+            asked = parse_retry_after(result.retry_after, now=now)
+            if asked:
+                until = now + dt.timedelta(seconds=min(asked, setting("RETRY_AFTER_MAX")))
+                locked.paused_until = max(until, locked.paused_until or until)
         if outcome.verdict is Verdict.FAILED:
             locked.consecutive_failures += 1
             if not reason and outcome.disable_reason:
@@ -353,7 +358,7 @@ def _update_integration(integration: Integration, outcomes: list, *, now: dt.dat
     locked.save(
         update_fields=[
             "consecutive_failures", "last_success_at", "last_failure_at", "last_error",
-            "state", "disabled_at", "disabled_reason", "disabled_cause", "alerted", "updated_at",
+            "state", "disabled_at", "disabled_reason", "disabled_cause", "alerted", "paused_until", "updated_at",
         ]
     )
     if alert:
@@ -424,6 +429,41 @@ def _seconds_until_next_due(integration_id) -> float | None:
     return None if soonest is None else max(0.0, (soonest - now).total_seconds())
 
 
+# A drain that must wait for its endpoint's rate or pause sleeps this long at most; longer, it
+# yields its slot and rings itself for when it may send again.
+PACE_SLEEP_MAX = 1.0
+
+
+class _Pace:
+    """An integration's rate and pause, as its drain last read them."""
+
+    def __init__(self, integration_id):
+        self.integration_id = integration_id
+        self.read()
+
+    def read(self) -> None:
+        integration = Integration.objects.only("kind", "max_per_second", "paused_until").get(pk=self.integration_id)
+        self.rate, self.paused_until = pacing.rate_of(integration), integration.paused_until
+
+    def paused_for(self) -> float:
+        """Seconds the endpoint asked us to wait still (0: not paused)."""
+        if self.paused_until is None:
+            return 0.0
+        return max(0.0, (self.paused_until - timezone.now()).total_seconds())
+
+    def allowance(self, want: int) -> tuple[int, float]:
+        """How many may be sent now, or (0, seconds to wait)."""
+        if (wait := self.paused_for()) > 0:
+            return 0, wait
+        if self.rate is None:
+            return want, 0.0
+        return pacing.take(self.integration_id, rate=self.rate, want=want)
+
+    def unused(self, allowed: int, used: int) -> None:
+        if self.rate is not None and allowed > used:
+            pacing.give_back(self.integration_id, rate=self.rate, tokens=allowed - used)
+
+
 def drain(*, integration_id) -> int:
     """Send what is due for one integration, batch after batch, for a bounded time.
 
@@ -440,7 +480,12 @@ def drain(*, integration_id) -> int:
     slot = _take_slot(integration_id)
     if slot is None:
         return 0  # every slot is working on it; they will see our deliveries
-    sent, out_of_time = 0, False
+    try:
+        pace = _Pace(integration_id)
+    except Integration.DoesNotExist:
+        _release_slot(integration_id, slot)
+        return 0  # removed meanwhile: its deliveries went with it
+    sent, out_of_time, resting = 0, False, None
     stop_at = time.monotonic() + setting("DRAIN_SECONDS")
     slots = _slots()
     limit = max(1, setting("ENDPOINT_CONCURRENCY") // slots)
@@ -458,21 +503,36 @@ def drain(*, integration_id) -> int:
             if time.monotonic() >= hold_again_at:
                 doorbell.hold(integration_id)
                 hold_again_at = time.monotonic() + doorbell.HOLD_MS / 3000
-            batch = claim(integration_id=integration_id, limit=limit)
+            allowed, wait = pace.allowance(limit)
+            if not allowed:  # the endpoint's rate or pause: what is due waits, nothing fails
+                if flight is not None:
+                    landed, flight = flight.land(), None
+                    sent += len(_record_landed(landed))
+                    pace.read()  # that batch may have been told to slow down
+                    continue
+                if wait > PACE_SLEEP_MAX or time.monotonic() + wait > stop_at:
+                    resting = wait
+                    break
+                time.sleep(wait)
+                continue
+            batch = claim(integration_id=integration_id, limit=allowed)
             if not batch and flight is not None:
+                pace.unused(allowed, 0)
                 landed, flight = flight.land(), None  # what it records may fall due again soon
                 sent += len(_record_landed(landed))
                 continue
             if not batch:
                 doorbell.clear(integration_id)
                 hold_again_at = 0.0  # if more came, the bell goes up again at once
-                batch = claim(integration_id=integration_id, limit=limit)
+                batch = claim(integration_id=integration_id, limit=allowed)
                 if not batch:
+                    pace.unused(allowed, 0)
                     wait = _seconds_until_next_due(integration_id)
                     if wait is None or wait > NEAR_DUE_SECONDS or time.monotonic() + wait > stop_at:
                         break
                     time.sleep(wait)
                     continue
+            pace.unused(allowed, len(batch))
             if not helped and len(batch) == limit:
                 helped = True
                 ring([integration_id], force=True)  # more is waiting: the next slot may take it
@@ -481,6 +541,11 @@ def drain(*, integration_id) -> int:
                 sent += len(_record_landed(landed))
                 landed = None
                 _refresh_states(batch)
+                pace.read()
+                if (paused := pace.paused_for()) > 0:  # told to slow down: what we claimed waits too
+                    Delivery.objects.filter(pk__in=[d.pk for d in batch]).update(locked_until=None)
+                    resting = paused
+                    break
             to_send = _hold_disabled(batch)
             if to_send:
                 flight = _Flight(to_send)
@@ -492,8 +557,11 @@ def drain(*, integration_id) -> int:
                 sent += len(_record_landed(flight.land()))
         finally:
             _with_reconnect(partial(_release_slot, integration_id, slot))
+    if resting is not None:  # back when the endpoint may be sent to again (later: the sweep)
+        if resting <= setting("MAX_COUNTDOWN"):
+            ring([integration_id], countdown=resting, force=True)
     # A delivery committed after our last claim may have rung while we held the lock.
-    if out_of_time or _has_due(integration_id):
+    elif out_of_time or _has_due(integration_id):
         ring([integration_id], force=True)
     return sent
 

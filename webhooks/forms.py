@@ -1,8 +1,10 @@
 """The settings page's forms. Validation lives on the model fields, shared with admin and API."""
 from django import forms
+from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 
 from .events import EventType, in_catalogue_order
+from .kinds import kind_info
 from .models import ApiKey, Delivery, Integration
 from .rotation import secret_typed
 
@@ -25,9 +27,12 @@ class IntegrationForm(forms.ModelForm):
 
     class Meta:
         model = Integration
-        fields = ["kind", "name", "target_url", "event_types", "secret"]
-        labels = {"name": _("Name"), "target_url": _("Webhook URL (must be HTTPS)")}
-        widgets = {"kind": forms.HiddenInput}
+        fields = ["kind", "name", "target_url", "event_types", "secret", "max_per_second"]
+        labels = {
+            "name": _("Name"), "target_url": _("Webhook URL (must be HTTPS)"),
+            "max_per_second": _("Maximum rate (requests per second)"),
+        }
+        widgets = {"kind": forms.HiddenInput, "max_per_second": forms.NumberInput(attrs={"step": "any", "min": "0.1"})}
 
     def __init__(self, *args, organization=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -41,6 +46,11 @@ class IntegrationForm(forms.ModelForm):
             self.fields["secret"].widget.render_value = True
         elif self.instance.secret:
             self.fields["secret"].help_text = _("A secret is set. Leave empty to keep it, or type a new one.")
+        default = kind_info(self.initial.get("kind") or self.instance.kind).max_per_second
+        self.fields["max_per_second"].help_text = (
+            _("Empty: %(rate)s per second, the most your platform accepts.") % {"rate": formats.number_format(default)}
+            if default else _("Empty: as fast as your endpoint answers (up to 16 requests at once).")
+        )
 
     def clean_name(self):
         return self.cleaned_data["name"].strip()

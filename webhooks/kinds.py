@@ -15,6 +15,9 @@ class KindInfo:
     tagline: str
     url_placeholder: str
     url_help: str
+    # Requests per second we send a hook of this kind at most, unless the integration says
+    # otherwise (webhooks/pacing.py): what the platform documents, with room to spare.
+    max_per_second: float | None = None
 
 
 KINDS = {
@@ -23,12 +26,18 @@ KINDS = {
         _("Connect to 5,000+ apps"),
         "https://hooks.zapier.com/hooks/catch/…",
         _("In your Zap, choose the trigger “Webhooks by Zapier → Catch Hook” and paste its URL."),
+        # Zapier answers 429 past 10,000 requests per 5 minutes per user (≈ 33/s; help.zapier.com,
+        # "Webhooks by Zapier rate limits"), and about 30/s on one hook.
+        max_per_second=25.0,
     ),
     "make": KindInfo(
         "Make (Integromat)",
         _("Advanced workflow automation"),
         "https://hook.eu1.make.com/…",
         _("In your scenario, add a “Webhooks → Custom webhook” module and paste its address."),
+        # Make puts what a webhook receives in that webhook's queue (help.make.com, "Webhooks")
+        # and documents no request rate that we found: the same 25/s as Zapier, configurable.
+        max_per_second=25.0,
     ),
     "n8n": KindInfo(
         "n8n",

@@ -7,6 +7,7 @@ transaction that saved the call; a delivery's `next_attempt_at` says when it is 
 import uuid
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -82,6 +83,14 @@ class Integration(models.Model):
     last_failure_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     alerted = models.CharField(max_length=10, choices=Alerted.choices, default=Alerted.OK)
+    # The most requests a second the endpoint is sent, by all workers together (webhooks/pacing.py);
+    # empty: the platform's default (kinds.py), none for a custom endpoint.
+    max_per_second = models.FloatField(
+        _("maximum rate"), null=True, blank=True, validators=[MinValueValidator(0.1), MaxValueValidator(1000)],
+        help_text=_("Requests per second at most. Empty: your platform's documented limit, or none."),
+    )
+    # A 429 or 503 with Retry-After pauses the whole integration until then, not one delivery.
+    paused_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -320,3 +329,12 @@ class MetricCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}{self.labels} [{self.shard}] = {self.value}"
+
+
+class RateBucket(models.Model):
+    """The token bucket that holds an integration to its maximum rate, shared by every worker
+    process and host (webhooks/pacing.py). A row per rate-limited integration."""
+
+    integration = models.OneToOneField(Integration, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    tokens = models.FloatField()
+    updated_at = models.DateTimeField()

@@ -1,0 +1,127 @@
+"""Per-endpoint rate limits (issue 12): an integration is sent at most its rate, by one drain
+and by two real worker processes sharing the bucket; waiting is not failing; a 429 with
+Retry-After pauses the whole integration. Against real PostgreSQL and real receivers."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+from django.utils import timezone
+
+from webhooks import engine, pacing
+from webhooks.models import Attempt, Delivery, Integration
+
+from .conftest import ROOT, WorkerProcess, completed_call, wait_until, worker_database_url
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def most_in_one_second(times: list[float]) -> int:
+    """The most requests that arrived within any one-second window."""
+    times = sorted(times)
+    most, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] >= 1.0:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def test_one_drain_holds_the_integration_to_its_rate(settings, organization, make_integration, receiver, no_broker):
+    # given: 25 due deliveries for a hook limited to 10 per second
+    hook = make_integration(receiver.url, events=["call.completed"], max_per_second=10)
+    for _ in range(25):
+        completed_call(organization)
+    # when
+    started = time.monotonic()
+    assert engine.drain(integration_id=hook.id) == 25
+    took = time.monotonic() - started
+    # then: never more than the rate and its small burst (2) within a second, about 2.3 s in all
+    times = [item.at for item in receiver.received]
+    assert len(times) == 25
+    assert most_in_one_second(times) <= 10 + 2
+    assert took >= (25 - 2) / 10 * 0.95
+    # and waiting was not failing: one attempt each, all succeeded, nothing counted against it
+    assert Attempt.objects.filter(number=1, succeeded=True).count() == 25 == Attempt.objects.count()
+    assert Integration.objects.get(pk=hook.pk).consecutive_failures == 0
+
+
+def test_the_platform_default_applies_when_the_integration_sets_none(make_integration, receiver):
+    zapier = make_integration(receiver.url, kind=Integration.Kind.ZAPIER)
+    custom = make_integration(receiver.url, name="custom")
+    assert pacing.rate_of(zapier) == 25.0 and pacing.rate_of(custom) is None
+    zapier.max_per_second = 5
+    assert pacing.rate_of(zapier) == 5
+
+
+def test_tokens_refill_with_time_and_never_beyond_the_burst(make_integration, receiver):
+    hook = make_integration(receiver.url, max_per_second=20)
+    assert pacing.take(hook.id, rate=20, want=16) == (4, 0.0)  # the burst: 0.2 s of the rate
+    granted, wait = pacing.take(hook.id, rate=20, want=16)
+    assert granted == 0 and 0 < wait <= 0.05
+    time.sleep(0.3)
+    assert pacing.take(hook.id, rate=20, want=16)[0] == 4  # refilled, capped at the burst
+    pacing.give_back(hook.id, rate=20, tokens=10)
+    assert pacing.take(hook.id, rate=20, want=16)[0] == 4  # given back, still capped
+
+
+def test_a_429_with_retry_after_pauses_the_whole_integration(settings, organization, make_integration, receiver, no_broker):
+    # given: one request at a time, and an endpoint that asks to wait 2 s on its first request
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 1
+    answers = iter([(429, b"slow down", {"Retry-After": "2"})])
+    receiver.responder = lambda received: next(answers, (200, b"", {}))
+    hook = make_integration(receiver.url, events=["call.completed"])
+    for _ in range(5):
+        completed_call(organization)
+    # when: a drain runs
+    engine.drain(integration_id=hook.id)
+    # then: after the 429 nothing more was sent, the integration is paused ~2 s, and the drain
+    # asked to be woken then
+    assert len(receiver.received) == 1
+    paused = Integration.objects.get(pk=hook.pk).paused_until
+    assert 1.5 <= (paused - timezone.now()).total_seconds() <= 2.1
+    countdowns = [call.kwargs.get("countdown") for call in no_broker.call_args_list]
+    assert any(c is not None and 1.0 <= c <= 2.1 for c in countdowns), countdowns
+    assert Delivery.objects.filter(status="pending", locked_until__isnull=False).count() == 0  # none left leased
+    # when: a drain runs before the pause ends: it sends nothing
+    engine.drain(integration_id=hook.id)
+    assert len(receiver.received) == 1
+    # when: after the pause: everything goes, the first one as its retry
+    time.sleep(max(0.0, (paused - timezone.now()).total_seconds()) + 0.1)
+    engine.drain(integration_id=hook.id)
+    assert wait_until(lambda: Delivery.objects.filter(status="succeeded").count() == 5, timeout=10)
+    assert min(item.at for item in receiver.received[1:]) - receiver.received[0].at >= 1.9
+
+
+@pytest.mark.integration
+def test_two_worker_processes_share_the_rate(tmp_path, organization, make_integration, receiver):
+    # given: a hook limited to 20 per second, 120 due deliveries, and two worker processes
+    # that may both drain it at once (two drain slots)
+    broker = {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/14", "WEBHOOKS_DRAIN_SLOTS": "2",
+              "WEBHOOKS_ENDPOINT_CONCURRENCY": "8"}
+    redis.Redis.from_url(broker["CELERY_BROKER_URL"]).flushdb()
+    make_integration(receiver.url, events=["call.completed"], max_per_second=20)
+    workers = [WorkerProcess(tmp_path / f"worker-{n}.log", **broker).start() for n in range(2)]
+    try:
+        env = {**os.environ, **broker, "DATABASE_URL": worker_database_url(), "PYTHONPATH": str(ROOT)}
+        subprocess.run(
+            [sys.executable, "-m", "tests.helpers.save_calls", str(organization.pk), "120", "paced", "0"],
+            cwd=ROOT, env=env, check=True, capture_output=True, timeout=120,
+        )
+        assert wait_until(lambda: Delivery.objects.filter(status="succeeded").count() == 120, timeout=60), (
+            workers[0].log_path.read_text()[-2000:] + workers[1].log_path.read_text()[-2000:]
+        )
+    finally:
+        for worker in workers:
+            worker.stop()
+    # then: both processes sent, and together they kept to the rate
+    for worker in workers:
+        assert "attempt 1" in worker.log_path.read_text(), "one worker sent nothing: the test proves less"
+    times = sorted(item.at for item in receiver.received)
+    assert len(times) == 120
+    assert most_in_one_second(times) <= 20 + 4  # the rate and its burst (0.2 s of it)
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    assert 20 * 0.9 <= rate <= 20 * 1.05, rate
+    assert Attempt.objects.count() == 120  # waiting never made an attempt fail

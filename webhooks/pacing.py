@@ -1,0 +1,63 @@
+"""Holding an endpoint to its rate: a token bucket in the database, shared by every drain of the
+integration in any worker process or host, and the pause a 429 or 503 with Retry-After asks for.
+
+The bucket lives in PostgreSQL, not Redis: deliveries go on while Redis is down (a drain needs
+only the database), and the rate must hold then too. Its clock is the database's
+(`clock_timestamp()`), so hosts whose clocks disagree still share one rate. A drain takes tokens
+before it claims, as many as it may send; what it cannot send yet stays due — waiting is not a
+failure — and tokens it took but had nothing to spend on go back.
+
+The bucket holds at most BURST_SECONDS of tokens: an idle endpoint is sent at most that many
+requests at once, then the rate.
+"""
+import datetime as dt
+
+from django.db import connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Least
+from django.utils import timezone
+
+from .kinds import kind_info
+from .models import Integration, RateBucket
+
+BURST_SECONDS = 0.2
+
+
+def rate_of(integration: Integration) -> float | None:
+    """Requests per second at most: the integration's own, else its platform's default."""
+    return integration.max_per_second or kind_info(integration.kind).max_per_second
+
+
+def _now() -> dt.datetime:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT clock_timestamp()")
+            return cursor.fetchone()[0]
+    return timezone.now()
+
+
+def _capacity(rate: float) -> float:
+    return max(1.0, rate * BURST_SECONDS)
+
+
+def take(integration_id, *, rate: float, want: int) -> tuple[int, float]:
+    """Take up to `want` tokens: (how many were granted, seconds until the next one if none)."""
+    with transaction.atomic():
+        now = _now()
+        bucket, created = RateBucket.objects.select_for_update().get_or_create(
+            integration_id=integration_id, defaults={"tokens": _capacity(rate), "updated_at": now}
+        )
+        elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
+        tokens = min(_capacity(rate), bucket.tokens + elapsed * rate)
+        granted = min(want, int(tokens))
+        bucket.tokens, bucket.updated_at = tokens - granted, now
+        bucket.save(update_fields=["tokens", "updated_at"])
+    return granted, 0.0 if granted else (1.0 - tokens) / rate
+
+
+def give_back(integration_id, *, rate: float, tokens: int) -> None:
+    """Tokens taken but not spent (fewer deliveries were due than were granted)."""
+    if tokens > 0:
+        RateBucket.objects.filter(integration_id=integration_id).update(
+            tokens=Least(F("tokens") + tokens, Value(_capacity(rate)))
+        )
