@@ -31,6 +31,9 @@ FIGURES = [
     ("5 isolation, share of alone", ("isolation", "beside_dead", "share_of_alone"), "×"),
     ("5 isolation, p99 beside a dead one", ("isolation", "beside_dead", "p99_ms"), "ms"),
     ("6 worker peak RSS growth", ("memory", "peak_growth"), "× 100 %"),
+    ("7 rate limit, held", ("ratelimit", "beside_limited", "limited_per_s"), "/s (limit 50)"),
+    ("7 rate limit, error", ("ratelimit", "beside_limited", "limited_error"), "× 100 %"),
+    ("7 neighbour, share of alone", ("ratelimit", "neighbour_share_of_alone"), "×"),
 ]
 
 

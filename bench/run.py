@@ -6,8 +6,9 @@ loopback receiver (bench/receiver.py) that verifies every signature and writes d
 receipt. Prints a table and writes bench-results/bench-<time>.json.
 
 Scenarios (issue 4): 1 bare limit, 2 throughput (and fan-out), 3 latency without backlog,
-4 save overhead, 5 isolation from a dead endpoint, 6 worker memory; and `drain` (issue 10): the
-engine alone, from 20,000 due deliveries to all of them recorded. `--quick` runs smaller counts
+4 save overhead, 5 isolation from a dead endpoint, 6 worker memory; `drain` (issue 10): the
+engine alone, from 20,000 due deliveries to all of them recorded; 7 `ratelimit` (issue 12): a
+hook limited to 50/s held at its rate beside a neighbour at full speed. `--quick` runs smaller counts
 to try the harness. Whenever the harness waits it checks the processes it started: one that
 exits stops the run at once with its last log lines.
 """
@@ -457,9 +458,10 @@ def drain_scenario(workdir: Path, deliveries: int) -> dict:
     return result
 
 
-def write_due_deliveries(organization, count: int) -> None:
-    """`count` events of realistic size, each due now for one of the organization's integrations,
-    written in bulk as event_emit would have written them (the worker is not running yet)."""
+def write_due_deliveries(organization, count: int, hooks: list | None = None) -> None:
+    """`count` events of realistic size, each due now for one of the organization's integrations
+    (or of `hooks`), written in bulk as event_emit would have written them (the worker is not
+    running yet)."""
     import datetime as dt
     import uuid
 
@@ -470,7 +472,7 @@ def write_due_deliveries(organization, count: int) -> None:
     from webhooks.payloads import canonical_json
     from inboundflow.models import Call
 
-    hooks = list(organization.integrations.order_by("name").values_list("id", flat=True))
+    hooks = hooks or list(organization.integrations.order_by("name").values_list("id", flat=True))
     now = timezone.now()
     for start in range(0, count, 2_000):
         events, rows = [], []
@@ -524,6 +526,66 @@ def _drain_once(workdir: Path, deliveries: int, integrations: int, processes: in
     }
 
 
+def rate_limit(workdir: Path, seconds: float, neighbour: int) -> dict:
+    """A hook limited to RATE per second beside a neighbour without a limit, both with a
+    backlog written before the workers start, drained by 2 worker processes with 2 drain slots
+    (so both processes take from the limited hook's shared bucket). The limited hook's rate is
+    read from its own receipts (target: within 5 % of RATE); the neighbour's throughput is
+    compared with the same backlog drained alone."""
+    from inboundflow.models import Organization
+    from webhooks.engine import ring
+    from webhooks.models import Delivery, Integration
+
+    rate = 50.0
+    limited = int(rate * seconds)
+    result: dict = {"rate": rate, "limited_deliveries": limited, "neighbour_deliveries": neighbour}
+    for case in ("neighbour_alone", "beside_limited"):
+        reset()
+        free_rx = Receivers(workdir, f"ratelimit-free-{case}")
+        limited_rx = Receivers(workdir, f"ratelimit-limited-{case}")
+        organization = Organization.objects.create(name="Bench")
+        free = Integration.objects.create(organization=organization, name="free", target_url=free_rx.url, secret=SECRET,
+                                          event_types=["call.completed"])
+        write_due_deliveries(organization, neighbour, hooks=[free.id])
+        expected = neighbour
+        if case == "beside_limited":
+            slow = Integration.objects.create(organization=organization, name="limited", target_url=limited_rx.url,
+                                              secret=SECRET, event_types=["call.completed"], max_per_second=rate)
+            write_due_deliveries(organization, limited, hooks=[slow.id])
+            expected += limited
+        worker = Worker(workdir, processes=2, WEBHOOKS_DRAIN_SLOTS="2")
+        try:
+            ring(organization.integrations.values_list("id", flat=True), force=True)
+            deadline = time.monotonic() + 600
+            while Delivery.objects.filter(status="succeeded").count() < expected and time.monotonic() < deadline:
+                sleep_watching(0.2)
+            free_rows = wait_for_receipts(free_rx, neighbour, timeout=30)
+            limited_rows = wait_for_receipts(limited_rx, limited, timeout=30) if case == "beside_limited" else []
+        finally:
+            worker.stop()
+            free_rx.stop()
+            limited_rx.stop()
+        free_times = sorted(r[0] for r in free_rows)
+        figures = {
+            "neighbour_deliveries_per_s": round((len(free_times) - 1) / (free_times[-1] - free_times[0]), 1),
+            "neighbour_lost": neighbour - len({r[1] for r in free_rows}),
+        }
+        if limited_rows:
+            times = sorted(r[0] for r in limited_rows)
+            held = (len(times) - 1) / (times[-1] - times[0])
+            figures.update({
+                "limited_per_s": round(held, 2),
+                "limited_error": round(held / rate - 1, 4),
+                "limited_most_in_1s": max(sum(1 for t in times if start <= t < start + 1) for start in times),
+                "limited_lost": limited - len({r[1] for r in limited_rows}),
+            })
+        result[case] = figures
+    result["neighbour_share_of_alone"] = round(
+        result["beside_limited"]["neighbour_deliveries_per_s"] / result["neighbour_alone"]["neighbour_deliveries_per_s"], 3
+    )
+    return result
+
+
 def memory(workdir: Path, small: int, large: int) -> dict:
     with running(workdir, "memory") as (receivers, organization, worker):
         save_calls(organization, small)
@@ -549,10 +611,10 @@ def memory(workdir: Path, small: int, large: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small counts, to try the harness")
-    parser.add_argument("--only", nargs="*", help="scenarios to run: bare drain throughput fanout latency overhead isolation memory")
+    parser.add_argument("--only", nargs="*", help="scenarios to run: bare drain throughput fanout latency overhead isolation memory ratelimit")
     args = parser.parse_args()
     quick = args.quick
-    wanted = set(args.only or ["bare", "drain", "throughput", "fanout", "latency", "overhead", "isolation", "memory"])
+    wanted = set(args.only or ["bare", "drain", "throughput", "fanout", "latency", "overhead", "isolation", "memory", "ratelimit"])
     RESULTS.mkdir(exist_ok=True)
     workdir = RESULTS / time.strftime("run-%Y%m%d-%H%M%S")
     workdir.mkdir()
@@ -570,6 +632,7 @@ def main() -> None:
         ("overhead", lambda: save_overhead(workdir, 100 if quick else 1000)),
         ("isolation", lambda: isolation(workdir, 500 if quick else 2_000)),
         ("memory", lambda: memory(workdir, 1_000, 5_000 if quick else 100_000)),
+        ("ratelimit", lambda: rate_limit(workdir, 5 if quick else 20, 1_000 if quick else 6_000)),
     ]
     for name, step in steps:
         if name in wanted:
@@ -625,6 +688,13 @@ def print_table(report: dict) -> None:
     if "memory" in report:
         r = report["memory"]
         rows.append(("6 worker peak RSS", " → ".join(f"{v['peak_rss_mb']} MB" for k, v in r.items() if k.startswith("after_")), f"growth {r['peak_growth']:.1%} (target ≤ 10 %)"))
+    if "ratelimit" in report:
+        r = report["ratelimit"]
+        beside = r["beside_limited"]
+        rows.append((f"7 rate limit {r['rate']:g}/s beside a free hook", f"{beside['limited_per_s']}/s held, at most {beside['limited_most_in_1s']} in 1 s",
+                     f"error {beside['limited_error']:+.1%} (target ±5 %); lost {beside['limited_lost']}"))
+        rows.append(("7 its neighbour, no limit", f"{beside['neighbour_deliveries_per_s']} deliveries/s",
+                     f"{r['neighbour_share_of_alone']} of alone ({r['neighbour_alone']['neighbour_deliveries_per_s']}/s)"))
     width = max(len(r[0]) for r in rows) if rows else 10
     print()
     for label, value, note in rows:

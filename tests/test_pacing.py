@@ -41,7 +41,7 @@ def test_one_drain_holds_the_integration_to_its_rate(settings, organization, mak
     # then: never more than the rate and its small burst (2) within a second, about 2.3 s in all
     times = [item.at for item in receiver.received]
     assert len(times) == 25
-    assert most_in_one_second(times) <= 10 + 2
+    assert most_in_one_second(times) <= 10 + 2 + 1  # +1: arrival jitter (see below)
     assert took >= (25 - 2) / 10 * 0.95
     # and waiting was not failing: one attempt each, all succeeded, nothing counted against it
     assert Attempt.objects.filter(number=1, succeeded=True).count() == 25 == Attempt.objects.count()
@@ -60,7 +60,9 @@ def test_tokens_refill_with_time_and_never_beyond_the_burst(make_integration, re
     hook = make_integration(receiver.url, max_per_second=20)
     assert pacing.take(hook.id, rate=20, want=16) == (4, 0.0)  # the burst: 0.2 s of the rate
     granted, wait = pacing.take(hook.id, rate=20, want=16)
-    assert granted == 0 and 0 < wait <= 0.05
+    assert granted == 0 and 0.15 < wait <= 0.2  # until a batch (the burst) is there, not one token
+    time.sleep(0.1)
+    assert pacing.take(hook.id, rate=20, want=16)[0] == 0  # two tokens: not yet a batch
     time.sleep(0.3)
     assert pacing.take(hook.id, rate=20, want=16)[0] == 4  # refilled, capped at the burst
     pacing.give_back(hook.id, rate=20, tokens=10)
@@ -121,7 +123,40 @@ def test_two_worker_processes_share_the_rate(tmp_path, organization, make_integr
         assert "attempt 1" in worker.log_path.read_text(), "one worker sent nothing: the test proves less"
     times = sorted(item.at for item in receiver.received)
     assert len(times) == 120
-    assert most_in_one_second(times) <= 20 + 4  # the rate and its burst (0.2 s of it)
+    # the rate and its burst (0.2 s of it); +1: arrival times carry the network's jitter, so one
+    # request granted just before a window may arrive just inside it
+    assert most_in_one_second(times) <= 20 + 4 + 1
     rate = (len(times) - 1) / (times[-1] - times[0])
     assert 20 * 0.9 <= rate <= 20 * 1.05, rate
     assert Attempt.objects.count() == 120  # waiting never made an attempt fail
+
+
+# --- Where a person sets it -----------------------------------------------------------------
+
+
+def test_api_sets_and_checks_the_rate(api, make_integration, receiver):
+    hook = make_integration(receiver.url, kind=Integration.Kind.MAKE)
+    url = f"/api/integrations/{hook.pk}/"
+    shown = api.get(url).json()
+    assert shown["max_per_second"] is None and shown["effective_max_per_second"] == 25.0
+    assert shown["paused_until"] is None
+    for wrong in (0, 0.05, 5000, "fast"):
+        refused = api.patch(url, {"max_per_second": wrong}, format="json")
+        assert refused.status_code == 400 and "max_per_second" in refused.json(), wrong
+    changed = api.patch(url, {"max_per_second": 2.5}, format="json")
+    assert changed.status_code == 200 and changed.json()["effective_max_per_second"] == 2.5
+    assert Integration.objects.get(pk=hook.pk).max_per_second == 2.5
+    assert api.patch(url, {"max_per_second": None}, format="json").json()["effective_max_per_second"] == 25.0
+
+
+def test_settings_page_sets_the_rate_and_says_the_default(client, user, make_integration, receiver):
+    client.force_login(user)
+    hook = make_integration(receiver.url, kind=Integration.Kind.ZAPIER, events=["call.completed"])
+    page = client.get(f"/settings/integrations/{hook.pk}/", HTTP_ACCEPT_LANGUAGE="en")
+    assert "Empty: 25 per second" in page.content.decode()
+    form = {"kind": "zapier", "name": hook.name, "target_url": hook.target_url, "event_types": ["call.completed"]}
+    refused = client.post(f"/settings/integrations/{hook.pk}/", {**form, "max_per_second": "0"})
+    assert refused.status_code == 200 and "greater than or equal to 0.1" in refused.content.decode()
+    assert Integration.objects.get(pk=hook.pk).max_per_second is None  # nothing half-written
+    saved = client.post(f"/settings/integrations/{hook.pk}/", {**form, "max_per_second": "7.5"})
+    assert saved.status_code == 302 and Integration.objects.get(pk=hook.pk).max_per_second == 7.5

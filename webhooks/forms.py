@@ -4,6 +4,7 @@ from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 
 from .events import EventType, in_catalogue_order
+from .conf import setting
 from .kinds import kind_info
 from .models import ApiKey, Delivery, Integration
 from .rotation import secret_typed
@@ -48,8 +49,9 @@ class IntegrationForm(forms.ModelForm):
             self.fields["secret"].help_text = _("A secret is set. Leave empty to keep it, or type a new one.")
         default = kind_info(self.initial.get("kind") or self.instance.kind).max_per_second
         self.fields["max_per_second"].help_text = (
-            _("Empty: %(rate)s per second, the most your platform accepts.") % {"rate": formats.number_format(default)}
-            if default else _("Empty: as fast as your endpoint answers (up to 16 requests at once).")
+            _("Empty: %(rate)s per second, the most your platform accepts.") % {"rate": formats.number_format(int(default) if default == int(default) else default)}
+            if default else _("Empty: as fast as your endpoint answers (up to %(concurrency)s requests at once).")
+            % {"concurrency": setting("ENDPOINT_CONCURRENCY")}
         )
 
     def clean_name(self):

@@ -41,18 +41,23 @@ def _capacity(rate: float) -> float:
 
 
 def take(integration_id, *, rate: float, want: int) -> tuple[int, float]:
-    """Take up to `want` tokens: (how many were granted, seconds until the next one if none)."""
+    """Take a batch of tokens — `want`, or as many as the bucket holds when full if fewer —
+    or none: (how many were granted, seconds until that batch is there if none). Waiting for a
+    batch rather than a token keeps the drains of a slow endpoint from asking many times a
+    second for one token each."""
+    capacity = _capacity(rate)
+    batch = min(want, int(capacity))
     with transaction.atomic():
         now = _now()
-        bucket, created = RateBucket.objects.select_for_update().get_or_create(
-            integration_id=integration_id, defaults={"tokens": _capacity(rate), "updated_at": now}
+        bucket, _created = RateBucket.objects.select_for_update().get_or_create(
+            integration_id=integration_id, defaults={"tokens": capacity, "updated_at": now}
         )
         elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
-        tokens = min(_capacity(rate), bucket.tokens + elapsed * rate)
-        granted = min(want, int(tokens))
+        tokens = min(capacity, bucket.tokens + elapsed * rate)
+        granted = min(want, int(tokens)) if tokens >= batch else 0
         bucket.tokens, bucket.updated_at = tokens - granted, now
         bucket.save(update_fields=["tokens", "updated_at"])
-    return granted, 0.0 if granted else (1.0 - tokens) / rate
+    return granted, 0.0 if granted else (batch - tokens) / rate
 
 
 def give_back(integration_id, *, rate: float, tokens: int) -> None:
