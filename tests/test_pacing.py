@@ -160,3 +160,26 @@ def test_settings_page_sets_the_rate_and_says_the_default(client, user, make_int
     assert Integration.objects.get(pk=hook.pk).max_per_second is None  # nothing half-written
     saved = client.post(f"/settings/integrations/{hook.pk}/", {**form, "max_per_second": "7.5"})
     assert saved.status_code == 302 and Integration.objects.get(pk=hook.pk).max_per_second == 7.5
+
+
+@pytest.mark.integration
+def test_the_rate_is_set_from_the_french_settings_page(page_fr, live_server, organization, make_integration, receiver):
+    from playwright.sync_api import expect
+
+    from .test_browser import SCREENSHOTS, _log_in
+
+    hook = make_integration(receiver.url, kind=Integration.Kind.ZAPIER, name="Zap CRM", events=["call.completed"])
+    _log_in(page_fr, live_server, organization, heading="Se connecter")
+    page_fr.goto(f"{live_server.url}/settings/integrations/{hook.pk}/")
+    field = page_fr.get_by_label("Débit maximal (requêtes par seconde)")
+    expect(page_fr.locator("text=Vide : 25 par seconde")).to_be_visible()
+    field.fill("0")
+    page_fr.get_by_role("button", name="Enregistrer").click()
+    expect(page_fr.locator("text=supérieure ou égale à 0.1").or_(page_fr.locator("text=supérieure ou égale à 0,1"))).to_be_visible()
+    assert Integration.objects.get(pk=hook.pk).max_per_second is None
+    page_fr.get_by_label("Débit maximal (requêtes par seconde)").fill("7.5")
+    page_fr.get_by_role("button", name="Enregistrer").click()
+    expect(page_fr.locator(".messages")).to_contain_text("Enregistré")
+    assert Integration.objects.get(pk=hook.pk).max_per_second == 7.5
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page_fr.screenshot(path=str(SCREENSHOTS / "fr-rate-limit.png"), full_page=True)
