@@ -59,7 +59,9 @@ def _drains_at_once(hook, count: int) -> list[int]:
     def run():
         try:
             start.wait()
-            results.append(engine.drain(integration_id=hook.id))
+            # threads of this test stand for worker processes: a drain told it was passed on
+            # enough stays where it landed (engine.PASS_ON_MAX)
+            results.append(engine.drain(integration_id=hook.id, hops=engine.PASS_ON_MAX))
         finally:
             connections.close_all()
 
@@ -117,6 +119,35 @@ def test_one_drain_per_integration_at_a_time_with_one_slot(settings, organizatio
     run("second")
     first.join(30)
     assert results == {"second": 0, "first": 6}
+
+
+def test_a_second_drain_in_the_same_process_passes_itself_on_then_stays(settings, organization, make_integration, receiver, no_broker):
+    # given: two slots, and a drain of this integration already sending from this process
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_DRAIN_SLOTS = 2, 2
+    receiver.responder = InFlight(0.3)
+    hook = make_integration(receiver.url)
+    for _ in range(8):
+        completed_call(organization)
+    results = {}
+
+    def first():
+        try:
+            results["first"] = engine.drain(integration_id=hook.id)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert receiver.wait_for(1, timeout=10)
+    no_broker.reset_mock()
+    # when: a second drain of it lands here: it passes itself on (another process may take it)
+    assert engine.drain(integration_id=hook.id) == 0
+    assert no_broker.call_args.kwargs == {"args": [str(hook.id)], "kwargs": {"hops": 1}}
+    # when: it was already passed on PASS_ON_MAX times: it stays and takes the second slot
+    stayed = engine.drain(integration_id=hook.id, hops=engine.PASS_ON_MAX)
+    connections.close_all()
+    thread.join(30)
+    assert stayed > 0 and stayed + results["first"] == 8
 
 
 def test_a_busy_drain_asks_once_for_the_next_slot_s_help(settings, organization, make_integration, receiver, no_broker):

@@ -464,7 +464,34 @@ class _Pace:
             pacing.give_back(self.integration_id, rate=self.rate, tokens=allowed - used)
 
 
-def drain(*, integration_id) -> int:
+# Drains running in this process, by integration. A second slot of one integration is worth
+# taking in another process (two processes, two interpreters): one that lands where the first
+# already runs passes itself on, a few times at most, then stays (one worker process: it must).
+_HERE: dict = {}
+_HERE_LOCK = threading.Lock()
+PASS_ON_MAX = 3
+
+
+def _drains_here(integration_id, change: int) -> int:
+    with _HERE_LOCK:
+        count = _HERE.get(integration_id, 0) + change
+        if count > 0:
+            _HERE[integration_id] = count
+        else:
+            _HERE.pop(integration_id, None)
+        return count
+
+
+def _pass_on(integration_id, hops: int) -> None:
+    from .tasks import drain as drain_task
+
+    try:
+        drain_task.apply_async(args=[str(integration_id)], kwargs={"hops": hops})
+    except Exception as exc:  # noqa: BLE001 - the drain already running here sees the deliveries
+        logger.warning("could not pass a drain on (%s)", type(exc).__name__)
+
+
+def drain(*, integration_id, hops: int = 0) -> int:
     """Send what is due for one integration, batch after batch, for a bounded time.
 
     Up to WEBHOOKS_DRAIN_SLOTS drains work on one integration at once, in any worker process or
@@ -477,9 +504,21 @@ def drain(*, integration_id) -> int:
     it. A batch with a failure is recorded before anything else is sent (it may disable the
     integration, which holds what was claimed meanwhile). One batch at a time is in flight.
     """
+    integration_id = uuid.UUID(str(integration_id))
+    if _slots() > 1 and hops < PASS_ON_MAX and _drains_here(integration_id, 0) > 0:
+        _pass_on(integration_id, hops + 1)  # this process already drains it: let another help
+        return 0
     slot = _take_slot(integration_id)
     if slot is None:
         return 0  # every slot is working on it; they will see our deliveries
+    _drains_here(integration_id, +1)
+    try:
+        return _drain_in_slot(integration_id, slot)
+    finally:
+        _drains_here(integration_id, -1)
+
+
+def _drain_in_slot(integration_id, slot: int) -> int:
     try:
         pace = _Pace(integration_id)
     except Integration.DoesNotExist:

@@ -5,10 +5,10 @@ from . import alerts, engine, services
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def drain(integration_id: str) -> None:
+def drain(integration_id: str, hops: int = 0) -> None:
     # Idempotent: deliveries are leased before they are sent, so a duplicate or late message
-    # finds nothing to do.
-    engine.drain(integration_id=integration_id)
+    # finds nothing to do. `hops`: how many processes already passed this drain on (engine.drain).
+    engine.drain(integration_id=integration_id, hops=hops)
 
 
 @shared_task(ignore_result=True)
