@@ -242,3 +242,24 @@ def test_readiness_follows_the_database_the_broker_and_the_sweeps(tmp_path, spar
         if worker:
             worker.stop()
         web.stop()
+
+
+@pytest.mark.integration
+def test_without_its_database_the_web_process_is_alive_but_not_ready_and_says_why(tmp_path):
+    # given: a web process whose database address leads nowhere (a database that is down)
+    nowhere = f"postgres://postgres@127.0.0.1:{free_port()}/inboundflow"
+    web = WebProcess(tmp_path / "web.log", DATABASE_URL=nowhere, WEBHOOKS_METRICS_TOKEN=TOKEN)
+    try:
+        assert web.get("/healthz")[0] == 200
+        status, body = web.get("/readyz")
+        assert status == 503 and '"database": "unreachable (OperationalError)"' in body
+        assert "not checked: no database" in body
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{web.port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 503
+        assert "database is unreachable" in refused.value.read().decode()
+    finally:
+        web.stop()

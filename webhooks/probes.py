@@ -11,7 +11,7 @@ import hmac
 import ipaddress
 import time
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpResponse, JsonResponse
 
 from .conf import setting
@@ -101,7 +101,11 @@ def metrics(request) -> HttpResponse:
             return response
     from .metrics import exposition
 
-    body, content_type = exposition(request.META.get("HTTP_ACCEPT", ""))
+    try:
+        body, content_type = exposition(request.META.get("HTTP_ACCEPT", ""))
+    except DatabaseError as exc:  # the counters live there: say so, as /readyz would
+        connection.close()
+        return _plain(f"The database is unreachable ({type(exc).__name__}): no metrics until it is back.", 503)
     return HttpResponse(body, content_type=content_type)
 
 
