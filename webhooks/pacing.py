@@ -1,5 +1,6 @@
 """Holding an endpoint to its rate: a token bucket in the database, shared by every drain of the
-integration in any worker process or host, and the pause a 429 or 503 with Retry-After asks for.
+integration in any worker process or host. (The pause a 429 or 503 with Retry-After asks for is
+`Integration.paused_until`, set by engine._update_integration and read by the drain's `_Pace`.)
 
 The bucket lives in PostgreSQL, not Redis: deliveries go on while Redis is down (a drain needs
 only the database), and the rate must hold then too. Its clock is the database's
