@@ -1,5 +1,6 @@
 """Shared fixtures: organizations, integrations, loopback receivers, and a real Celery worker."""
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -20,7 +21,7 @@ from rest_framework.test import APIClient
 from inboundflow.models import Call, Organization, User
 from webhooks.devtools.receiver import Receiver
 from webhooks.events import EventType
-from webhooks.models import Integration
+from webhooks.models import Delivery, Integration
 
 from .helpers.servers import RedisServer
 from .helpers.smtp import SMTPInbox
@@ -214,6 +215,44 @@ def worker_database_url(**query: str) -> str:
     db = settings.DATABASES["default"]
     url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}"
     return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+def start_saving(organization, count: int, label: str, broker_url: str, stderr=subprocess.PIPE, pause: float = 0.0) -> subprocess.Popen:
+    """Save calls from another process that publishes to `broker_url`, as the AI pipeline would,
+    `pause` seconds apart. It prints how long each save took, as JSON, when it is done."""
+    env = {**os.environ, "CELERY_BROKER_URL": broker_url, "DATABASE_URL": worker_database_url(), "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.helpers.save_calls", str(organization.pk), str(count), label, str(pause)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
+    )
+
+
+def save_durations(saver: subprocess.Popen) -> list[float]:
+    out, err = saver.communicate(timeout=120)
+    assert saver.returncode == 0, (err or "")[-3000:]
+    return json.loads(out.strip().splitlines()[-1])["durations"]
+
+
+def save_calls(organization, count: int, label: str, broker_url: str) -> list[float]:
+    return save_durations(start_saving(organization, count, label, broker_url))
+
+
+def delivered_by_two_workers(tmp_path, organization, *, calls: int, deliveries: int, label: str, **env) -> None:
+    """Two worker processes (Redis db 14, `env` added to theirs) deliver what another process
+    saves, `calls` calls making `deliveries` deliveries; both must have sent some, or a test
+    about sharing would prove less than it says."""
+    broker_url = "redis://127.0.0.1:6379/14"
+    redis.Redis.from_url(broker_url).flushdb()
+    workers = [WorkerProcess(tmp_path / f"worker-{n}.log", CELERY_BROKER_URL=broker_url, **env).start() for n in range(2)]
+    try:
+        save_calls(organization, calls, label, broker_url)
+        done = wait_until(lambda: Delivery.objects.filter(status="succeeded").count() == deliveries, timeout=90)
+        assert done, "".join(worker.log_path.read_text()[-2000:] for worker in workers)
+    finally:
+        for worker in workers:
+            worker.stop()
+    for worker in workers:
+        assert "attempt 1" in worker.log_path.read_text(), "one worker sent nothing: the test proves less"
 
 
 @pytest.fixture

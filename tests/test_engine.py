@@ -99,6 +99,14 @@ def test_an_endpoint_allowed_one_request_at_a_time_gets_one_whatever_the_slots(s
     assert results == [0, 6] and counter.most == 1
 
 
+def _drain_into(results: dict, name: str, hook) -> None:
+    """A drain as a worker thread runs one: its count under `name`, its connection closed after."""
+    try:
+        results[name] = engine.drain(integration_id=hook.id)
+    finally:
+        connections.close_all()
+
+
 def test_one_drain_per_integration_at_a_time_with_one_slot(settings, organization, make_integration, receiver):
     settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_DRAIN_SLOTS = 2, 1
     receiver.responder = InFlight(0.3)
@@ -106,17 +114,10 @@ def test_one_drain_per_integration_at_a_time_with_one_slot(settings, organizatio
     for _ in range(6):
         completed_call(organization)
     results = {}
-
-    def run(name):
-        try:
-            results[name] = engine.drain(integration_id=hook.id)
-        finally:
-            connections.close_all()
-
-    first = threading.Thread(target=run, args=("first",))
+    first = threading.Thread(target=_drain_into, args=(results, "first", hook))
     first.start()
     assert receiver.wait_for(1, timeout=10)  # the first holds the only slot and is sending
-    run("second")
+    _drain_into(results, "second", hook)
     first.join(30)
     assert results == {"second": 0, "first": 6}
 
@@ -129,14 +130,7 @@ def test_a_second_drain_in_the_same_process_passes_itself_on_then_stays(settings
     for _ in range(8):
         completed_call(organization)
     results = {}
-
-    def first():
-        try:
-            results["first"] = engine.drain(integration_id=hook.id)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=first)
+    thread = threading.Thread(target=_drain_into, args=(results, "first", hook))
     thread.start()
     assert receiver.wait_for(1, timeout=10)
     no_broker.reset_mock()

@@ -1,10 +1,6 @@
 """Nothing lost under faults, with real processes: Redis stopped and restarted, a worker
 SIGKILLed mid-delivery, PostgreSQL connections dropped, and concurrent writers."""
-import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -18,29 +14,9 @@ from inboundflow.models import Call
 from webhooks import services
 from webhooks.models import Attempt, Delivery, Event, Integration
 
-from .conftest import ROOT, WorkerProcess, completed_call, wait_until, worker_database_url
+from .conftest import WorkerProcess, completed_call, save_calls, save_durations, start_saving, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def start_saving(organization, count: int, label: str, broker_url: str, stderr=subprocess.PIPE, pause: float = 0.0) -> subprocess.Popen:
-    """Save calls from another process that publishes to `broker_url`, as the AI pipeline would,
-    `pause` seconds apart. It prints how long each save took, as JSON, when it is done."""
-    env = {**os.environ, "CELERY_BROKER_URL": broker_url, "DATABASE_URL": worker_database_url(), "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.helpers.save_calls", str(organization.pk), str(count), label, str(pause)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
-    )
-
-
-def save_durations(saver: subprocess.Popen) -> list[float]:
-    out, err = saver.communicate(timeout=120)
-    assert saver.returncode == 0, (err or "")[-3000:]
-    return json.loads(out.strip().splitlines()[-1])["durations"]
-
-
-def save_calls(organization, count: int, label: str, broker_url: str) -> list[float]:
-    return save_durations(start_saving(organization, count, label, broker_url))
 
 
 def _succeeded() -> int:

@@ -18,7 +18,7 @@ from webhooks import engine, services
 from webhooks.devtools.receiver import Receiver, always
 from webhooks.models import Attempt, Delivery, MetricCount
 
-from .conftest import ROOT, WorkerProcess, completed_call, wait_until, worker_database_url
+from .conftest import ROOT, WorkerProcess, completed_call, delivered_by_two_workers, wait_until, worker_database_url
 from .helpers.servers import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -141,29 +141,11 @@ def test_sweeps_are_counted_and_dated(settings, organization, make_integration, 
 def test_metrics_sum_what_two_worker_processes_recorded(settings, tmp_path, organization, make_integration, receiver):
     # given: two worker processes sharing four hooks' deliveries
     settings.WEBHOOKS_METRICS_TOKEN = TOKEN
-    broker = {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/14"}
-    import redis
-
-    redis.Redis.from_url(broker["CELERY_BROKER_URL"]).flushdb()
     for index in range(4):
         make_integration(receiver.url, name=f"hook {index}", events=["call.completed"])
-    workers = [WorkerProcess(tmp_path / f"worker-{n}.log", **broker).start() for n in range(2)]
-    try:
-        # when: 60 calls are saved, as the AI pipeline would save them
-        env = {**os.environ, **broker, "DATABASE_URL": worker_database_url(), "PYTHONPATH": str(ROOT)}
-        subprocess.run(
-            [sys.executable, "-m", "tests.helpers.save_calls", str(organization.pk), "60", "metrics", "0"],
-            cwd=ROOT, env=env, check=True, capture_output=True, timeout=120,
-        )
-        assert wait_until(lambda: Delivery.objects.filter(status="succeeded").count() == 240, timeout=90), (
-            workers[0].log_path.read_text()[-2000:] + workers[1].log_path.read_text()[-2000:]
-        )
-    finally:
-        for worker in workers:
-            worker.stop()
-    # then: both processes delivered, and the counters add up to what the database holds
-    for worker in workers:
-        assert "attempt 1" in worker.log_path.read_text(), "one worker delivered nothing: the test proves less"
+    # when: 60 calls are saved by another process, as the AI pipeline would save them
+    delivered_by_two_workers(tmp_path, organization, calls=60, deliveries=240, label="metrics")
+    # then: the counters add up to what the database holds
     samples = scrape()
     assert value(samples, "webhooks_deliveries_total", event_type="call.completed", outcome="succeeded") == 240
     by_class = Counter(error_class or "none" for error_class in Attempt.objects.values_list("error_class", flat=True))

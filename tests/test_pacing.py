@@ -1,19 +1,15 @@
 """Per-endpoint rate limits (issue 12): an integration is sent at most its rate, by one drain
 and by two real worker processes sharing the bucket; waiting is not failing; a 429 with
 Retry-After pauses the whole integration. Against real PostgreSQL and real receivers."""
-import os
-import subprocess
-import sys
 import time
 
 import pytest
-import redis
 from django.utils import timezone
 
 from webhooks import engine, pacing
 from webhooks.models import Attempt, Delivery, Integration
 
-from .conftest import ROOT, WorkerProcess, completed_call, wait_until, worker_database_url
+from .conftest import completed_call, delivered_by_two_workers, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -101,26 +97,13 @@ def test_a_429_with_retry_after_pauses_the_whole_integration(settings, organizat
 def test_two_worker_processes_share_the_rate(tmp_path, organization, make_integration, receiver):
     # given: a hook limited to 20 per second, 120 due deliveries, and two worker processes
     # that may both drain it at once (two drain slots)
-    broker = {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/14", "WEBHOOKS_DRAIN_SLOTS": "2",
-              "WEBHOOKS_ENDPOINT_CONCURRENCY": "8"}
-    redis.Redis.from_url(broker["CELERY_BROKER_URL"]).flushdb()
     make_integration(receiver.url, events=["call.completed"], max_per_second=20)
-    workers = [WorkerProcess(tmp_path / f"worker-{n}.log", **broker).start() for n in range(2)]
-    try:
-        env = {**os.environ, **broker, "DATABASE_URL": worker_database_url(), "PYTHONPATH": str(ROOT)}
-        subprocess.run(
-            [sys.executable, "-m", "tests.helpers.save_calls", str(organization.pk), "120", "paced", "0"],
-            cwd=ROOT, env=env, check=True, capture_output=True, timeout=120,
-        )
-        assert wait_until(lambda: Delivery.objects.filter(status="succeeded").count() == 120, timeout=60), (
-            workers[0].log_path.read_text()[-2000:] + workers[1].log_path.read_text()[-2000:]
-        )
-    finally:
-        for worker in workers:
-            worker.stop()
-    # then: both processes sent, and together they kept to the rate
-    for worker in workers:
-        assert "attempt 1" in worker.log_path.read_text(), "one worker sent nothing: the test proves less"
+    # when: 120 calls are saved by another process
+    delivered_by_two_workers(
+        tmp_path, organization, calls=120, deliveries=120, label="paced",
+        WEBHOOKS_DRAIN_SLOTS="2", WEBHOOKS_ENDPOINT_CONCURRENCY="8",
+    )
+    # then: both processes sent (checked by the helper), and together they kept to the rate
     times = sorted(item.at for item in receiver.received)
     assert len(times) == 120
     # the rate and its burst (0.2 s of it); +1: arrival times carry the network's jitter, so one
