@@ -62,32 +62,30 @@ def attempts_counted(attempts) -> dict:
     return counts
 
 
-def add(counts: dict) -> None:
-    """Add `counts` ({(name, labels): value}) to this process's share, in the caller's
-    transaction. Rows go in one order, so two transactions never wait on each other in a cycle."""
-    if not counts:
-        return
-    shard = os.getpid() % SHARDS
+def _upsert(values: dict, *, shard: int, added: bool) -> None:
+    """Write `values` ({(name, labels): value}) into `shard`, added to what is there or in its
+    place. Rows go in one order, so two transactions never wait on each other in a cycle."""
     table = MetricCount._meta.db_table
-    keys = sorted(counts)
+    keys = sorted(values)
+    new_value = f"{table}.value + excluded.value" if added else "excluded.value"
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (name, labels, shard, value) VALUES "
             + ", ".join(["(%s, %s, %s, %s)"] * len(keys))
-            + f" ON CONFLICT (name, labels, shard) DO UPDATE SET value = {table}.value + excluded.value",
-            [part for key in keys for part in (*key, shard, counts[key])],
+            + f" ON CONFLICT (name, labels, shard) DO UPDATE SET value = {new_value}",
+            [part for key in keys for part in (*key, shard, values[key])],
         )
+
+
+def add(counts: dict) -> None:
+    """Add `counts` ({(name, labels): value}) to this process's share, in the caller's transaction."""
+    if counts:
+        _upsert(counts, shard=os.getpid() % SHARDS, added=True)
 
 
 def sweep_counted(found: int) -> None:
     add({(SWEEP_RUNS, ""): 1.0, (SWEEP_FOUND, ""): float(found)})
-    table = MetricCount._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (name, labels, shard, value) VALUES (%s, '', 0, %s) "
-            f"ON CONFLICT (name, labels, shard) DO UPDATE SET value = excluded.value",
-            [SWEEP_LAST, time.time()],
-        )
+    _upsert({(SWEEP_LAST, ""): time.time()}, shard=0, added=False)
 
 
 def last_sweep_at() -> float | None:
@@ -126,10 +124,8 @@ def collect():
         "webhooks_attempts", "Attempts made, by error class (none: the endpoint answered 2xx).",
         labels=["error_class"],
     )
-    attempt_total = 0.0
     for labels, value in sorted(by(ATTEMPTS), key=lambda item: item[0]["error_class"]):
         attempts.add_metric([labels["error_class"]], value)
-        attempt_total += value
     yield attempts
 
     per_bucket = {labels["le"]: value for labels, value in by(DURATION_BUCKET)}

@@ -31,6 +31,10 @@ class ServiceError(Exception):
     """An action that cannot be done, with a message meant for the person who asked."""
 
 
+class IntegrationDisabledError(ServiceError):
+    """The action would only hold what it sends: the integration must be enabled first."""
+
+
 def _ring_after_commit(integration_ids, *, force: bool = False) -> None:
     integration_ids = sorted(set(integration_ids), key=str)
     if not integration_ids:
@@ -266,22 +270,27 @@ def url_send_sample(*, organization_id, url: str, secret: str, event_type: str) 
     return result
 
 
+def _active_required(integration: Integration) -> None:
+    if not integration.is_active:
+        raise IntegrationDisabledError(_("The integration is disabled: re-enable it first."))
+
+
+def _new_round(deliveries, now: dt.datetime) -> int:
+    """Pending again and due now, a new round of attempts with the same delivery_id and body:
+    what redelivering, sending held deliveries and replaying share. Returns how many."""
+    return deliveries.update(
+        status=Status.PENDING, round_start=F("attempts"), next_attempt_at=now, enqueued_at=now,
+        completed_at=None, locked_until=None,
+    )
+
+
 def delivery_redeliver(*, delivery: Delivery) -> None:
     """Send a delivery again, with the same delivery_id and body, starting a new round."""
     if delivery.status == Status.PENDING:
         raise ServiceError(_("This delivery is already waiting to be sent."))
-    if not delivery.integration.is_active:
-        raise ServiceError(_("The integration is disabled: re-enable it first."))
-    now = timezone.now()
+    _active_required(delivery.integration)
     with transaction.atomic():
-        Delivery.objects.filter(pk=delivery.pk).update(
-            status=Status.PENDING,
-            round_start=F("attempts"),
-            next_attempt_at=now,
-            enqueued_at=now,
-            completed_at=None,
-            locked_until=None,
-        )
+        _new_round(Delivery.objects.filter(pk=delivery.pk), timezone.now())
         _ring_after_commit([delivery.integration_id], force=True)
 
 
@@ -291,9 +300,7 @@ def integration_release_held(*, integration: Integration) -> int:
     with transaction.atomic():
         held = Delivery.objects.select_for_update().filter(integration=integration, status=Status.HELD)
         ids = list(held.values_list("id", flat=True))
-        Delivery.objects.filter(pk__in=ids).update(
-            status=Status.PENDING, round_start=F("attempts"), next_attempt_at=now, enqueued_at=now
-        )
+        _new_round(Delivery.objects.filter(pk__in=ids), now)
         if ids:
             _ring_after_commit([integration.pk], force=True)
     return len(ids)
@@ -315,10 +322,6 @@ def replay_since_checked(since: dt.datetime, *, now: dt.datetime | None = None) 
     return since
 
 
-class IntegrationDisabledError(ServiceError):
-    """The action would only hold what it sends: the integration must be enabled first."""
-
-
 def integration_replay(*, integration: Integration, since: dt.datetime, dry_run: bool = False) -> dict[str, int]:
     """Send again what failed or was held since `since` (deliveries created from then on, tests
     excepted): the same delivery_ids and bodies, each a new round of attempts, recorded as new
@@ -327,8 +330,9 @@ def integration_replay(*, integration: Integration, since: dt.datetime, dry_run:
     {"failed": n, "held": m} — what was (or would be) sent again."""
     now = timezone.now()
     replay_since_checked(since, now=now)
-    if not dry_run and not integration.is_active:
-        raise IntegrationDisabledError(_("The integration is disabled: re-enable it first."))
+    if not dry_run:
+        _active_required(integration)
+
     def chosen():
         return Delivery.objects.filter(
             integration=integration, status__in=[Status.FAILED, Status.HELD], created_at__gte=since,
@@ -342,10 +346,7 @@ def integration_replay(*, integration: Integration, since: dt.datetime, dry_run:
         for status, number in chosen().values_list("status").annotate(number=Count("pk")).order_by():
             counts[status] = number
         if not dry_run and any(counts.values()):
-            chosen().update(
-                status=Status.PENDING, round_start=F("attempts"), next_attempt_at=now, enqueued_at=now,
-                completed_at=None, locked_until=None,
-            )
+            _new_round(chosen(), now)
             _ring_after_commit([integration.pk], force=True)
     if not dry_run:
         logger.info("integration %s: %s failed and %s held deliveries since %s sent again",
