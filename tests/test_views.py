@@ -275,6 +275,31 @@ def test_the_live_fragment_holds_only_the_regions_that_refresh(browser, organiza
     assert "<html" not in fragment and 'name="target_url"' not in fragment  # never the form being edited
 
 
+def test_a_delivery_finishing_while_the_fragment_is_built_keeps_the_page_refreshing(
+    browser, organization, make_integration, receiver, monkeypatch
+):
+    # the race CI met: the worker delivered between the page reading the health and the
+    # deliveries; the fragment said "nothing pending" beside a stale rate, and polling stopped
+    from webhooks import services, views
+
+    hook = make_integration(receiver.url)
+    completed_call(organization)
+    attach = views._attach_health
+
+    def delivered_meanwhile(integrations):
+        attach(integrations)  # the health as it was: nothing finished
+        services.delivery_attempt(delivery_id=Delivery.objects.get().id)
+
+    monkeypatch.setattr(views, "_attach_health", delivered_meanwhile)
+    fragment = browser.get(reverse("webhooks:integration-detail", args=[hook.pk]), {"fragment": "live"}).content.decode()
+    assert Delivery.objects.get().status == "succeeded"
+    assert 'id="rate-24h">—' in fragment and "Succeeded" in fragment  # the two regions read different moments
+    assert 'data-pending="true"' in fragment  # so the page asks again, and then shows the rate
+    monkeypatch.setattr(views, "_attach_health", attach)
+    fragment = browser.get(reverse("webhooks:integration-detail", args=[hook.pk]), {"fragment": "live"}).content.decode()
+    assert 'data-pending="false"' in fragment and 'id="rate-24h">100\u00a0%' in fragment
+
+
 def test_a_delivery_shows_the_headers_each_attempt_sent_signature_but_never_the_secret(browser, organization, make_integration, receiver):
     from webhooks import services
 

@@ -109,6 +109,12 @@ def integration_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def integration_detail(request: HttpRequest, pk) -> HttpResponse:
+    # Asked first: each query reads its own moment, so a delivery finishing while the page is
+    # built must leave it pending (asked again in 2 s), never "nothing pending" beside a health
+    # read before the delivery finished (the page would stop refreshing on a stale rate).
+    pending = Delivery.objects.filter(
+        integration_id=pk, integration__organization=_organization(request), status=Delivery.Status.PENDING
+    ).exists()
     integration = get_object_or_404(_with_health(Integration.objects.all()), pk=pk, organization=_organization(request))
     _attach_health([integration])
     form = IntegrationForm(request.POST or None, instance=integration, organization=integration.organization)
@@ -127,8 +133,7 @@ def integration_detail(request: HttpRequest, pk) -> HttpResponse:
         "kind": kind_info(integration.kind),
         "deliveries": deliveries,
         "held": integration.held,
-        # the page refreshes itself while anything is on its way (see static/webhooks/live.js)
-        "pending": integration.deliveries.filter(status=Delivery.Status.PENDING).exists(),
+        "pending": pending,  # the page refreshes itself while it is true (static/webhooks/live.js)
         "chart": integration_hourly(integration.pk),
         "outcomes": [(outcome, Delivery.Status(outcome).label) for outcome in OUTCOMES],
         "disable_after": setting("DISABLE_AFTER"),
