@@ -110,3 +110,19 @@ def test_check_deploy_says_what_plain_http_leaves_open():
 def test_compose_checks_readiness_of_the_web_service():
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     assert "/readyz" in " ".join(services["web"]["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize(
+    ("slots", "lease", "refused"),
+    [(2, 60, False), (2, 40, True), (1, 40, False), (1, 29, True)],
+)
+def test_the_lease_must_outlast_a_batch_waiting_then_sent_in_turns(settings, slots, lease, refused):
+    # two slots: a claimed batch waits for the one on the wire (two turns of 10 s), then takes
+    # its own two turns: 50 s; one slot: one turn each, and never less than TIMEOUT + 20
+    from webhooks.checks import webhook_settings_check
+
+    settings.WEBHOOKS_DRAIN_SLOTS, settings.WEBHOOKS_LEASE_SECONDS, settings.WEBHOOKS_TIMEOUT = slots, lease, 10.0
+    refusals = [error.msg for error in webhook_settings_check(None) if error.id == "webhooks.E002"]
+    assert bool(refusals) is refused
+    if refused:
+        assert f"at least {50 if slots == 2 else 30} s" in refusals[0]

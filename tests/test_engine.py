@@ -46,11 +46,22 @@ def test_a_drain_sends_at_most_its_share_of_the_endpoint_concurrency_at_once(set
     hook = make_integration(receiver.url)
     for _ in range(24):
         completed_call(organization)
+    claimed = []
+    claim = engine.claim
+
+    def claim_counted(**kwargs):
+        batch = claim(**kwargs)
+        claimed.append(len(batch))
+        return batch
+
     # when: one drain works alone
-    sent = engine.drain(integration_id=hook.id)
-    # then: all sent, never more than its half at once (and that was reached)
+    with mock.patch.object(engine, "claim", claim_counted):
+        sent = engine.drain(integration_id=hook.id)
+    # then: all sent, never more than its half at once (and that was reached), from batches
+    # twice that size (a batch per request in flight would cost each delivery more)
     assert sent == 24 and Delivery.objects.filter(status="succeeded").count() == 24
     assert counter.most == 2
+    assert max(claimed) == 4 and sum(claimed) == 24
 
 
 def _drains_at_once(hook, count: int) -> list[int]:

@@ -13,9 +13,14 @@ def webhook_settings_check(app_configs, **kwargs):
     schedule = setting("RETRY_SCHEDULE")
     if not schedule or any(delay < 0 for delay in schedule):
         errors.append(Error("WEBHOOKS_RETRY_SCHEDULE needs at least one delay, none negative.", id="webhooks.E001"))
-    if setting("LEASE_SECONDS") < setting("TIMEOUT") + 20:
+    lease_needed = _lease_needed()
+    if setting("LEASE_SECONDS") < lease_needed:
         errors.append(
-            Error("WEBHOOKS_LEASE_SECONDS must exceed WEBHOOKS_TIMEOUT by 20 s or more.", id="webhooks.E002")
+            Error(
+                f"WEBHOOKS_LEASE_SECONDS must be at least {lease_needed:g} s: a claimed batch may wait for the "
+                "batch on the wire, then take its own turns, each up to WEBHOOKS_TIMEOUT.",
+                id="webhooks.E002",
+            )
         )
     visibility = getattr(settings, "CELERY_BROKER_VISIBILITY_TIMEOUT", 3600)
     if setting("MAX_COUNTDOWN") >= visibility:
@@ -67,3 +72,13 @@ def webhook_settings_check(app_configs, **kwargs):
             )
         )
     return errors
+
+
+def _lease_needed() -> float:
+    """A claimed batch waits for the batch on the wire (its turns), then is sent (as many turns):
+    each turn lasts up to WEBHOOKS_TIMEOUT; 10 s to record, and never less than TIMEOUT + 20."""
+    from .engine import drain_shape
+
+    batch, lanes = drain_shape(setting("DRAIN_SLOTS"))
+    turns = -(-batch // lanes)
+    return max(setting("TIMEOUT") + 20, 2 * turns * setting("TIMEOUT") + 10)

@@ -43,11 +43,11 @@ DEFAULTS: dict[str, Any] = {
     "RING_IN_BACKGROUND": True,
     # Requests in flight at once to one integration, in all (split between its drain slots).
     "ENDPOINT_CONCURRENCY": 16,
-    # Drains that may work on one integration at once, in any worker processes or hosts: a busy
-    # integration spreads over them; each sends ENDPOINT_CONCURRENCY // DRAIN_SLOTS at a time.
-    # 1 suits many integrations (full batches); raise it for one hot integration and several
-    # workers (bench: drain 1 integration × 2 processes).
-    "DRAIN_SLOTS": 1,
+    # Drains that may work on one integration at once, in any worker processes or hosts: each
+    # has ENDPOINT_CONCURRENCY // DRAIN_SLOTS requests in flight and claims up to twice that (at
+    # most ENDPOINT_CONCURRENCY). A drain that finds a full batch rings for the next slot, so a
+    # quiet integration costs one drain and a busy one spreads over two worker processes.
+    "DRAIN_SLOTS": 2,
     # Threads per worker process that wait on receivers, shared by all integrations.
     "SEND_THREADS": 64,
     # How long one drain task works on one integration before it yields its slot.
