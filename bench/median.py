@@ -13,7 +13,7 @@ FIGURES = [
     *[
         (f"2 drain, {integrations.replace('_', ' ')} × {processes.replace('_', ' ')}", ("drain", integrations, processes, key), unit)
         for integrations in ("1_integration", "20_integrations")
-        for processes in ("1_process", "2_process", "2_process_2_slots")
+        for processes in ("1_process", "2_process", "2_process_1_slot", "2_process_2_slots")
         for key, unit in (("deliveries_per_s", "deliveries/s"), ("worker_cpu_ms_per_delivery", "ms CPU each"), ("ratio_to_bare", "× bare"))
     ],
     ("2 throughput 10k × 1 (2 saving processes)", ("throughput", "deliveries_per_s"), "deliveries/s"),
