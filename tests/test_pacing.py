@@ -56,13 +56,34 @@ def test_tokens_refill_with_time_and_never_beyond_the_burst(make_integration, re
     hook = make_integration(receiver.url, max_per_second=20)
     assert pacing.take(hook.id, rate=20, want=16) == (4, 0.0)  # the burst: 0.2 s of the rate
     granted, wait = pacing.take(hook.id, rate=20, want=16)
-    assert granted == 0 and 0.15 < wait <= 0.2  # until a batch (the burst) is there, not one token
+    assert granted == 4 and 0.15 < wait <= 0.2  # the next batch, reserved: spent once refilled
     time.sleep(0.1)
-    assert pacing.take(hook.id, rate=20, want=16)[0] == 0  # two tokens: not yet a batch
-    time.sleep(0.3)
-    assert pacing.take(hook.id, rate=20, want=16)[0] == 4  # refilled, capped at the burst
+    granted, wait = pacing.take(hook.id, rate=20, want=16)
+    assert granted == 0 and 0.05 < wait <= 0.1  # one batch at most reserved ahead: ask again then
+    time.sleep(0.45)
+    assert pacing.take(hook.id, rate=20, want=16) == (4, 0.0)  # refilled, capped at the burst
     pacing.give_back(hook.id, rate=20, tokens=10)
-    assert pacing.take(hook.id, rate=20, want=16)[0] == 4  # given back, still capped
+    assert pacing.take(hook.id, rate=20, want=16) == (4, 0.0)  # given back, still capped
+    granted, wait = pacing.take(hook.id, rate=20, want=2)
+    assert granted == 2 and 0.05 < wait <= 0.1  # a smaller batch is reserved for sooner
+
+
+def test_drains_sharing_a_bucket_are_served_in_the_order_they_asked(make_integration, receiver):
+    # two drains of one hook: each sends what it was granted (30 ms), then asks again; b, in a
+    # busier process, always wakes 5 ms late. Neither may take every batch (CI once saw b's
+    # drain wait 6 s for tokens a always took first)
+    hook = make_integration(receiver.url, max_per_second=20)
+    served, late = {"a": 0, "b": 0}, {"a": 0.0, "b": 0.005}
+    ready = {"a": time.monotonic(), "b": time.monotonic() + 0.01}
+    stop = time.monotonic() + 2.0
+    while time.monotonic() < stop:
+        name = min(ready, key=ready.get)
+        time.sleep(max(0.0, ready[name] - time.monotonic()))
+        granted, wait = pacing.take(hook.id, rate=20, want=16)
+        served[name] += granted
+        ready[name] = time.monotonic() + wait + (0.03 if granted else 0.0) + late[name]
+    assert served["a"] >= 12 and served["b"] >= 12, served  # ~ 44 in 2 s, about half each
+    assert served["a"] + served["b"] <= 4 + 2 * 20 + 4  # the burst, the rate, one reservation
 
 
 def test_a_429_with_retry_after_pauses_the_whole_integration(settings, organization, make_integration, receiver, no_broker):

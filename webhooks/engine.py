@@ -476,7 +476,8 @@ class _Pace:
         return max(0.0, (self.paused_until - timezone.now()).total_seconds())
 
     def allowance(self, want: int) -> tuple[int, float]:
-        """How many may be sent now, or (0, seconds to wait)."""
+        """(how many may be sent, in how many seconds): granted now, reserved for later (see
+        pacing.take), or (0, seconds to wait before asking again)."""
         if (wait := self.paused_for()) > 0:
             return 0, wait
         if self.rate is None:
@@ -568,6 +569,20 @@ def _drain_in_slot(integration_id, slot: int) -> int:
                 doorbell.hold(integration_id)
                 hold_again_at = time.monotonic() + doorbell.HOLD_MS / 3000
             allowed, wait = pace.allowance(batch_size)
+            if allowed and wait > 0:  # reserved: ours in `wait` s, after the drains that asked before
+                ready_at = time.monotonic() + wait
+                if wait > PACE_SLEEP_MAX or ready_at > stop_at:
+                    pace.unused(allowed, 0)
+                    allowed = 0
+                else:
+                    if flight is not None:  # land it while the tokens come
+                        landed, flight = flight.land(), None
+                        sent += len(_record_landed(landed))
+                        pace.read()  # that batch may have been told to slow down
+                        if pace.paused_for() > 0:
+                            pace.unused(allowed, 0)
+                            continue
+                    time.sleep(max(0.0, ready_at - time.monotonic()))
             if not allowed:  # the endpoint's rate or pause: what is due waits, nothing fails
                 if flight is not None:
                     landed, flight = flight.land(), None
@@ -597,9 +612,9 @@ def _drain_in_slot(integration_id, slot: int) -> int:
                     time.sleep(wait)
                     continue
             pace.unused(allowed, len(batch))
-            if not helped and len(batch) == batch_size:
+            if not helped and len(batch) == allowed:
                 helped = True
-                ring([integration_id], force=True)  # more is waiting: the next slot may take it
+                ring([integration_id], force=True)  # it took all it could: more is waiting, the next slot may help
             landed, flight = (flight.land() if flight is not None else None), None
             if landed is not None and not all(result.ok for _, result, _, _ in landed):
                 sent += len(_record_landed(landed))

@@ -42,10 +42,16 @@ def _capacity(rate: float) -> float:
 
 
 def take(integration_id, *, rate: float, want: int) -> tuple[int, float]:
-    """Take a batch of tokens — `want`, or as many as the bucket holds when full if fewer —
-    or none: (how many were granted, seconds until that batch is there if none). Waiting for a
-    batch rather than a token keeps the drains of a slow endpoint from asking many times a
-    second for one token each."""
+    """Take a batch of tokens — `want`, or as many as the bucket holds when full if fewer:
+    (how many were granted, seconds until they may be spent).
+
+    A full batch in the bucket is granted for now. Otherwise the batch is reserved: the balance
+    goes below zero and the batch may be spent once it has refilled, so drains sharing the bucket
+    are served in the order they asked (waiting for a batch to be there, the drain that asks at
+    the right moment would take every batch and starve the others). One batch at most is
+    reserved ahead: beyond that nothing is granted, and the wait says when to ask again.
+    Waiting for a batch rather than a token keeps the drains of a slow endpoint from asking many
+    times a second for one token each."""
     capacity = _capacity(rate)
     batch = min(want, int(capacity))
     with transaction.atomic():
@@ -55,14 +61,18 @@ def take(integration_id, *, rate: float, want: int) -> tuple[int, float]:
         )
         elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
         tokens = min(capacity, bucket.tokens + elapsed * rate)
-        granted = min(want, int(tokens)) if tokens >= batch else 0
+        if tokens - batch >= -capacity:
+            granted, wait = batch, max(0.0, (batch - tokens) / rate)
+        else:
+            granted, wait = 0, (batch - capacity - tokens) / rate
         bucket.tokens, bucket.updated_at = tokens - granted, now
         bucket.save(update_fields=["tokens", "updated_at"])
-    return granted, 0.0 if granted else (batch - tokens) / rate
+    return granted, wait
 
 
 def give_back(integration_id, *, rate: float, tokens: int) -> None:
-    """Tokens taken but not spent (fewer deliveries were due than were granted)."""
+    """Tokens taken but not spent (fewer deliveries were due than were granted, or a reservation
+    the drain will not wait for)."""
     if tokens > 0:
         RateBucket.objects.filter(integration_id=integration_id).update(
             tokens=Least(F("tokens") + tokens, Value(_capacity(rate)))
