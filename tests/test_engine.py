@@ -118,6 +118,15 @@ def _drain_into(results: dict, name: str, hook) -> None:
         connections.close_all()
 
 
+def _first_drain_sending(results: dict, hook, receiver) -> threading.Thread:
+    """A drain started in a thread (counted under "first"), returned once its first request is on
+    the wire."""
+    thread = threading.Thread(target=_drain_into, args=(results, "first", hook))
+    thread.start()
+    assert receiver.wait_for(1, timeout=10)
+    return thread
+
+
 def test_one_drain_per_integration_at_a_time_with_one_slot(settings, organization, make_integration, receiver):
     settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_DRAIN_SLOTS = 2, 1
     receiver.responder = InFlight(0.3)
@@ -125,9 +134,7 @@ def test_one_drain_per_integration_at_a_time_with_one_slot(settings, organizatio
     for _ in range(6):
         completed_call(organization)
     results = {}
-    first = threading.Thread(target=_drain_into, args=(results, "first", hook))
-    first.start()
-    assert receiver.wait_for(1, timeout=10)  # the first holds the only slot and is sending
+    first = _first_drain_sending(results, hook, receiver)  # it holds the only slot
     _drain_into(results, "second", hook)
     first.join(30)
     assert results == {"second": 0, "first": 6}
@@ -141,9 +148,7 @@ def test_a_second_drain_in_the_same_process_passes_itself_on_then_stays(settings
     for _ in range(8):
         completed_call(organization)
     results = {}
-    thread = threading.Thread(target=_drain_into, args=(results, "first", hook))
-    thread.start()
-    assert receiver.wait_for(1, timeout=10)
+    thread = _first_drain_sending(results, hook, receiver)
     no_broker.reset_mock()
     # when: a second drain of it lands here: it passes itself on (another process may take it)
     assert engine.drain(integration_id=hook.id) == 0

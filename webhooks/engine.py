@@ -570,19 +570,11 @@ def _drain_in_slot(integration_id, slot: int) -> int:
                 hold_again_at = time.monotonic() + doorbell.HOLD_MS / 3000
             allowed, wait = pace.allowance(batch_size)
             if allowed and wait > 0:  # reserved: ours in `wait` s, after the drains that asked before
-                ready_at = time.monotonic() + wait
-                if wait > PACE_SLEEP_MAX or ready_at > stop_at:
+                if flight is None and wait <= PACE_SLEEP_MAX and time.monotonic() + wait <= stop_at:
+                    time.sleep(wait)
+                else:  # a flight to land first (then ask again), or too long to wait here
                     pace.unused(allowed, 0)
                     allowed = 0
-                else:
-                    if flight is not None:  # land it while the tokens come
-                        landed, flight = flight.land(), None
-                        sent += len(_record_landed(landed))
-                        pace.read()  # that batch may have been told to slow down
-                        if pace.paused_for() > 0:
-                            pace.unused(allowed, 0)
-                            continue
-                    time.sleep(max(0.0, ready_at - time.monotonic()))
             if not allowed:  # the endpoint's rate or pause: what is due waits, nothing fails
                 if flight is not None:
                     landed, flight = flight.land(), None
